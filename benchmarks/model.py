@@ -204,23 +204,8 @@ def memory_table(c: ModelConfig, T: int, batch: int, threads: int) -> dict:
     return dict(seq_len=T, batch=batch, dropout=c.dropout, peak_bytes=rows, best=best,
                 saving_vs_naive=1 - rows[best] / rows['naive'], saving_vs_sdpa=1 - rows[best] / rows['sdpa'])
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--threads', type=int, default=2, help='torch.set_num_threads for every measurement (default 2)')
-    p.add_argument('--rounds', type=int, default=5, help='round-robin rounds over the models')
-    p.add_argument('--steps', type=int, default=5, help='timed steps per model per round')
-    p.add_argument('--seed-batch', type=int, default=4, help='batch for the seed shape')
-    p.add_argument('--seed-seq', type=int, default=128, help='sequence length for the seed shape')
-    p.add_argument('--memory-seq', type=int, default=1024, help='sequence length of the memory table')
-    p.add_argument('--skip-memory', action='store_true')
-    p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'model.json'))
-    a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-
-    nano = ModelConfig(vocab_size=65, d_model=128, nhead=4, num_layers=4, dim_feedforward=512, dropout=0.0, block_size=64,
-                       norm_first=True, pos_encoding='learned', bias=False, tie_weights=True, attn_impl='sdpa')
-    seed = dataclasses.replace(load_config('default').model, block_size=max(a.seed_seq, 256))
-    print(f'threads={a.threads}, torch {torch.__version__}, {platform.processor() or platform.machine()}', flush=True)
+def measure_throughput(a, nano: ModelConfig, seed: ModelConfig) -> dict:
+    load_before = os.getloadavg()
     ceilings = [gemm_ceiling()]
     shapes = []
     for name, c, batch, T in [('nanoGPT CPU recipe', nano, 12, 64), ('seed default', seed, a.seed_batch, a.seed_seq)]:
@@ -241,11 +226,36 @@ def main(argv=None):
                   f"{m['tokens_per_s_best']:9.0f} {m['achieved_gflops']:8.1f} {m['mfu']:6.1%}")
         print(f"{'':20s} scratchlm / nn.TransformerEncoder = {res['ratio_vs_encoder']:.3f}x, scratchlm / nanoGPT = {res['ratio_vs_nanogpt']:.3f}x "
               f"(batch {res['batch']} x T {res['seq_len']}, best of {res['steps_timed']} steps)")
-    result = dict(threads=a.threads, torch=torch.__version__, machine=platform.machine(), cpu_count=os.cpu_count(),
-                  gemm_ceiling_gflops=ceiling, gemm_measurements=[{str(k): v for k, v in d.items()} for d in ceilings], throughput=shapes)
+    print(f'load average (1, 5, 15 min) before: {load_before}, after: {os.getloadavg()}')
+    return dict(threads=a.threads, torch=torch.__version__, machine=platform.machine(), cpu_count=os.cpu_count(),
+                when=time.strftime('%Y-%m-%d %H:%M:%S'), loadavg_before=load_before, loadavg_after=os.getloadavg(),
+                gemm_ceiling_gflops=ceiling, gemm_measurements=[{str(k): v for k, v in d.items()} for d in ceilings], shapes=shapes)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--threads', type=int, default=2, help='torch.set_num_threads for every measurement (default 2)')
+    p.add_argument('--rounds', type=int, default=5, help='round-robin rounds over the models')
+    p.add_argument('--steps', type=int, default=5, help='timed steps per model per round')
+    p.add_argument('--seed-batch', type=int, default=4, help='batch for the seed shape')
+    p.add_argument('--seed-seq', type=int, default=128, help='sequence length for the seed shape')
+    p.add_argument('--memory-seq', type=int, default=1024, help='sequence length of the memory table')
+    p.add_argument('--skip-memory', action='store_true', help='keep the memory section of an existing --out file')
+    p.add_argument('--skip-throughput', action='store_true', help='keep the throughput section of an existing --out file')
+    p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'model.json'))
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+
+    nano = ModelConfig(vocab_size=65, d_model=128, nhead=4, num_layers=4, dim_feedforward=512, dropout=0.0, block_size=64,
+                       norm_first=True, pos_encoding='learned', bias=False, tie_weights=True, attn_impl='sdpa')
+    seed = dataclasses.replace(load_config('default').model, block_size=max(a.seed_seq, 256))
+    print(f'threads={a.threads}, torch {torch.__version__}, {platform.processor() or platform.machine()}', flush=True)
+    out = Path(a.out)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    if not a.skip_throughput: result['throughput'] = measure_throughput(a, nano, seed)
     if not a.skip_memory:
         print(f'\nPeak memory, seed config, one forward + backward, batch 1, T={a.memory_seq} (fresh process each):', flush=True)
         result['memory'] = mem = memory_table(seed, a.memory_seq, 1, a.threads)
+        mem['when'], mem['threads'] = time.strftime('%Y-%m-%d %H:%M:%S'), a.threads
         print(f"best: {mem['best']}, {mem['saving_vs_naive']:.0%} less than naive, {mem['saving_vs_sdpa']:.0%} less than sdpa (the default)")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1) + '\n')
