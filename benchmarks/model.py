@@ -251,7 +251,8 @@ def main(argv=None):
     print(f'threads={a.threads}, torch {torch.__version__}, {platform.processor() or platform.machine()}', flush=True)
     out = Path(a.out)
     result = json.loads(out.read_text()) if out.exists() else {}
-    if not a.skip_throughput: result['throughput'] = measure_throughput(a, nano, seed)
+    if not a.skip_throughput:   # one section per thread count, so runs at 1 and 2 threads can sit side by side
+        result.setdefault('throughput', {})[f'{a.threads}_threads'] = measure_throughput(a, nano, seed)
     if not a.skip_memory:
         print(f'\nPeak memory, seed config, one forward + backward, batch 1, T={a.memory_seq} (fresh process each):', flush=True)
         result['memory'] = mem = memory_table(seed, a.memory_seq, 1, a.threads)
