@@ -1,5 +1,6 @@
 """Data pipeline benchmark: read+tokenize throughput per file format, `prepare` time with 1 and 2 workers,
-and the share of a training step spent waiting for data.
+and the share of a Trainer step spent fetching its batches (the trainer reads memmap windows in the training
+process; no DataLoader workers are involved).
 
     python benchmarks/data.py [--data-dir ../shared/data] [--out benchmarks/results/data.json]
 
@@ -15,10 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from scratchlm.core import load_config
 from scratchlm.data import read_documents, write_documents, prepare, TokenDataset
-from scratchlm.tokenizer import train_tokenizer
+from scratchlm.tokenizer import train_tokenizer, tokenizer_from_dict
 
 
 def read_tokenize(path, tok):
+    tok = tokenizer_from_dict(tok.to_dict())            # a fresh copy: no encode cache carried over from an earlier run
     t0 = time.perf_counter()
     reader = read_documents(path)
     n_tokens = sum(len(ids) for ids in tok.encode_batch(list(reader)))
@@ -26,29 +28,27 @@ def read_tokenize(path, tok):
     return secs, reader.stats.characters, n_tokens
 
 
-def data_wait_share(train_path, vocab_size, steps=30):
-    "Seconds waiting for the next batch vs. the whole step, with the trainer's DataLoader settings (tiny config)."
+def data_wait_share(train_path, valid_path, tok, steps=30):
+    "Seconds the Trainer spends fetching batches (memmap windows -> tensors) vs its whole step, tiny config."
     from scratchlm.model import TransformerLM
+    from scratchlm.trainer import Trainer
     cfg = load_config('tiny')
-    cfg.model.vocab_size = vocab_size
+    cfg.model.vocab_size = tok.vocab_size
+    cfg.training.out_dir = tempfile.mkdtemp()
     torch.manual_seed(0)
-    model = TransformerLM(cfg.model)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    ds = TokenDataset(train_path, block_size=cfg.model.block_size, mode='random', samples=steps * cfg.training.batch_size + 64)
-    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.training.batch_size, shuffle=False,
-                                         num_workers=cfg.data.num_workers, pin_memory=False)
-    wait = total = 0.0
-    it = iter(loader)
-    for step in range(steps + 3):
-        t0 = time.perf_counter()
-        x, y = next(it)
-        t1 = time.perf_counter()
-        out = model(x, y)
-        loss = out[1] if isinstance(out, tuple) else out.loss
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
-        t2 = time.perf_counter()
-        if step >= 3: wait += t1 - t0; total += t2 - t0          # skip warm-up steps
-    return wait, total
+    trainer = Trainer(TransformerLM(cfg.model), cfg, TokenDataset(train_path, cfg.model.block_size, mode='sequential'),
+                      TokenDataset(valid_path, cfg.model.block_size, mode='sequential'), tokenizer=tok)
+    fetch = [0.0]
+    real_fetch = trainer.micro_batch
+    def timed_fetch(step, micro):
+        t0 = time.perf_counter(); out = real_fetch(step, micro); fetch[0] += time.perf_counter() - t0
+        return out
+    trainer.micro_batch = timed_fetch
+    for _ in range(3): trainer.train_step()             # warm-up
+    fetch[0] = 0.0
+    t0 = time.perf_counter()
+    for _ in range(steps): trainer.train_step()
+    return fetch[0], time.perf_counter() - t0
 
 
 def main():
@@ -91,7 +91,7 @@ def main():
         results['prepare_gutenberg_train'] = prep_rows
 
         try:
-            wait, total = data_wait_share(prepared.train_path, tok.vocab_size)
+            wait, total = data_wait_share(prepared.train_path, prepared.valid_path, tok)
             results['data_wait'] = dict(wait_seconds=wait, step_seconds=total, share=wait / total)
         except ImportError as e:
             results['data_wait'] = dict(skipped=f'model not available: {e}')

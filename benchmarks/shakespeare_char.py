@@ -11,10 +11,11 @@ import argparse, dataclasses, json, math, os, platform, sys, tempfile, time
 from pathlib import Path
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scratchlm.core import Config, ModelConfig, DataConfig, seed_everything
+from scratchlm.core import config_from_dict, seed_everything
 from scratchlm.data import TokenDataset
 from scratchlm.model import TransformerLM
 from scratchlm.tokenizer import CharTokenizer, write_token_file
@@ -45,11 +46,9 @@ def make_data(data_dir: Path, work: Path):
 
 
 def build(recipe: dict, tok, work: Path, max_steps: int, threads: int):
-    cfg = Config()
-    cfg.model = ModelConfig(vocab_size=tok.vocab_size, **recipe['model'])
-    cfg.training = dataclasses.replace(cfg.training, **{**recipe['training'], 'max_steps': max_steps}, epochs=1000,
-                                       eval_interval=max_steps, eval_steps=10**6, log_interval=50, device='cpu',
-                                       out_dir=str(work / 'run'), seed=1337)
+    cfg = config_from_dict(dict(model=dict(recipe['model'], vocab_size=tok.vocab_size),    # validated, '6e-3' -> 0.006
+                                training=dict(recipe['training'], max_steps=max_steps, epochs=1000, eval_interval=max_steps,
+                                              eval_steps=10**6, log_interval=50, device='cpu', out_dir=str(work / 'run'), seed=1337)))
     seed_everything(cfg.training.seed)
     torch.set_num_threads(threads)
     model = TransformerLM(cfg.model)
@@ -65,11 +64,18 @@ def main():
     ap.add_argument('--minutes', type=float, default=30, help='wall-clock budget of the budget recipe (training only)')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--data-dir', default=str(ROOT.parent / 'shared' / 'data'))
+    ap.add_argument('--set', nargs='*', default=[], metavar='SECTION.KEY=VALUE',
+                    help='change the recipe, e.g. model.pos_encoding=rope training.learning_rate=3e-3')
+    ap.add_argument('--name', default=None, help='name of the result (default: the recipe)')
     ap.add_argument('--out', default=None)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix='scratchlm-shakespeare-'))
     tok, valid_bytes = make_data(Path(args.data_dir), work)
-    recipe = RECIPES[args.recipe]
+    recipe = {k: dict(v) for k, v in RECIPES[args.recipe].items()}
+    for item in args.set:                             # same budget, different settings
+        key, _, value = item.partition('=')
+        section, name = key.split('.')
+        recipe[section][name] = yaml.safe_load(value)
     max_steps = recipe['training']['max_steps']
     calibration = None
     if max_steps is None:                              # time 30 steps, then fit the budget (minus the final evaluation)
@@ -83,13 +89,13 @@ def main():
     t0 = time.perf_counter()
     ev = trainer.fit(progress=True)                  # ends with an evaluation on the whole validation split (eval_steps=10**6)
     train_seconds = time.perf_counter() - t0
-    result = dict(recipe=args.recipe, config=dict(model=recipe['model'], training={**recipe['training'], 'max_steps': max_steps}),
+    result = dict(recipe=args.name or args.recipe, changes=args.set, config=dict(model=recipe['model'], training={**recipe['training'], 'max_steps': max_steps}),
                   steps=trainer.state.step, train_seconds=train_seconds, val_loss=ev['val_loss'], val_ppl=ev['val_ppl'],
                   val_bits_per_char=ev['val_loss'] / math.log(2), val_bpb=ev.get('val_bpb'), calibration=calibration,
                   machine=dict(threads=args.threads, torch=torch.__version__, python=platform.python_version()))
-    print(f"\nshakespeare-char, recipe {args.recipe}: {trainer.state.step} steps in {train_seconds:.0f}s (incl. evaluations)")
+    print(f"\nshakespeare-char, recipe {args.name or args.recipe}: {trainer.state.step} steps in {train_seconds:.0f}s (incl. evaluations)")
     print(f"val loss {ev['val_loss']:.4f} | perplexity {ev['val_ppl']:.3f} | {ev['val_loss'] / math.log(2):.4f} bits per char")
-    out = Path(args.out or ROOT / 'benchmarks' / 'results' / f'shakespeare_char_{args.recipe}.json')
+    out = Path(args.out or ROOT / 'benchmarks' / 'results' / f'shakespeare_char_{args.name or args.recipe}.json')
     out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(result, indent=1))
     print(f'wrote {out}')
 
