@@ -79,7 +79,8 @@ def main():
     max_steps = recipe['training']['max_steps']
     calibration = None
     if max_steps is None:                              # time 30 steps, then fit the budget (minus the final evaluation)
-        probe = build(recipe, tok, work, 30, args.threads)
+        probe = build(recipe, tok, work, 40, args.threads)
+        for _ in range(10): probe.train_step()          # warm-up steps are slower; leave them out of the estimate
         t0 = time.perf_counter(); [probe.train_step() for _ in range(30)]; step_s = (time.perf_counter() - t0) / 30
         max_steps = int(args.minutes * 60 * 0.97 / step_s)
         calibration = dict(step_seconds=step_s, max_steps=max_steps)
