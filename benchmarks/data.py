@@ -9,7 +9,6 @@ Prints a table and writes JSON. Figures are relative to runs in the same process
 import argparse, json, os, platform, shutil, sys, tempfile, time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ The nanoGPT convention: first 90% of input.txt for training, last 10% for valida
 (65 characters; ours adds one <|endoftext|> id that appears once). Validation loss here is over the WHOLE
 validation split (nanoGPT's eval_iters=20 estimates it from 20 random batches). Writes JSON to benchmarks/results/.
 """
-import argparse, dataclasses, json, math, os, platform, sys, tempfile, time
+import argparse, json, math, platform, sys, tempfile, time
 from pathlib import Path
 
 import torch

@@ -5,7 +5,7 @@
 Each configuration runs in a fresh process (so its peak RSS is its own), interleaved, best of `--repeats`;
 the ratio bf16/fp32 is what to read. fp16 needs a CUDA GPU and is measured only where one is present.
 """
-import argparse, json, platform, sys, time
+import argparse, json, platform, sys
 from pathlib import Path
 
 import torch
