@@ -5,6 +5,8 @@ x 1 thread (DDP on gloo) at the same global batch, and the time of one gradient 
 
 On a 2-core CPU the processes share the cores one process would use, so expect no speed-up: what this shows is
 the price of coordination. On a GPU machine each rank has its own device (run the same script there).
+Every process keeps freed memory (`keep_freed_memory`, as the Trainer does on a CPU), so malloc treats both
+setups alike.
 """
 import argparse, json, platform, sys
 from pathlib import Path
@@ -27,7 +29,8 @@ def main():
     args = ap.parse_args()
     single, multi = [], []
     for _ in range(args.repeats):                     # interleaved
-        single.append(measure_in_subprocess(D.step_timing, steps=args.steps, batch_size=args.batch_size, num_threads=args.procs))
+        single.append(measure_in_subprocess(D.step_timing, hand_back_freed_memory=False, steps=args.steps, batch_size=args.batch_size,
+                                            num_threads=args.procs))
         multi.append(D.run_processes(D.step_timing, world_size=args.procs, steps=args.steps, batch_size=args.batch_size, num_threads=1)[0])
     s = min(r['step_seconds'] for r in single); m = min(r['step_seconds'] for r in multi)
     comm = min(r['allreduce_seconds'] for r in multi)

@@ -13,10 +13,14 @@ MFU = achieved model FLOP/s / the machine's fp32 GEMM ceiling, which this script
 FLOP/s of square float32 matmuls at the same thread count). Model FLOPs per token use the PaLM/nanoGPT
 formula 6 * (matmul parameters) + 12 * layers * d_model * T, the same for all three models of a shape.
 
+Every model runs in this one process with freed memory kept (`keep_freed_memory`, as the Trainer sets it on a
+CPU); `--system-malloc` leaves glibc's defaults, under which large freed blocks go back to the OS and are
+page-faulted in again every step (benchmarks/allocator.py measures that difference on its own).
+
 Memory: peak resident memory (VmHWM of a fresh process) of one forward + backward of the seed's config at
 T = 1024 for naive / tiled / sdpa attention, with and without gradient checkpointing.
 
-Usage: python benchmarks/model.py [--threads 2] [--rounds 5] [--steps 5] [--skip-memory]
+Usage: python benchmarks/model.py [--threads 2] [--rounds 5] [--steps 5] [--skip-memory] [--system-malloc]
 """
 from __future__ import annotations
 import argparse, dataclasses, json, math, os, platform, sys, time
@@ -26,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from scratchlm.core import ModelConfig, count_parameters, format_bytes, load_config
+from scratchlm.core import ModelConfig, count_parameters, format_bytes, keep_freed_memory, load_config
 from scratchlm.attention import measure_in_subprocess
 from scratchlm.model import TransformerLM, training_memory_probe, SinusoidalPositions
 
@@ -227,7 +231,7 @@ def measure_throughput(a, nano: ModelConfig, seed: ModelConfig) -> dict:
         print(f"{'':20s} scratchlm / nn.TransformerEncoder = {res['ratio_vs_encoder']:.3f}x, scratchlm / nanoGPT = {res['ratio_vs_nanogpt']:.3f}x "
               f"(batch {res['batch']} x T {res['seq_len']}, best of {res['steps_timed']} steps)")
     print(f'load average (1, 5, 15 min) before: {load_before}, after: {os.getloadavg()}')
-    return dict(threads=a.threads, torch=torch.__version__, machine=platform.machine(), cpu_count=os.cpu_count(),
+    return dict(threads=a.threads, torch=torch.__version__, machine=platform.machine(), cpu_count=os.cpu_count(), kept_freed_memory=a.kept,
                 when=time.strftime('%Y-%m-%d %H:%M:%S'), loadavg_before=load_before, loadavg_after=os.getloadavg(),
                 gemm_ceiling_gflops=ceiling, gemm_measurements=[{str(k): v for k, v in d.items()} for d in ceilings], shapes=shapes)
 
@@ -242,13 +246,15 @@ def main(argv=None):
     p.add_argument('--skip-memory', action='store_true', help='keep the memory section of an existing --out file')
     p.add_argument('--skip-throughput', action='store_true', help='keep the throughput section of an existing --out file')
     p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'model.json'))
+    p.add_argument('--system-malloc', action='store_true', help="leave glibc's malloc defaults (see the docstring)")
     a = p.parse_args(argv)
+    a.kept = False if a.system_malloc else keep_freed_memory()
     torch.set_num_threads(a.threads)
 
     nano = ModelConfig(vocab_size=65, d_model=128, nhead=4, num_layers=4, dim_feedforward=512, dropout=0.0, block_size=64,
                        norm_first=True, pos_encoding='learned', bias=False, tie_weights=True, attn_impl='sdpa')
     seed = dataclasses.replace(load_config('default').model, block_size=max(a.seed_seq, 256))
-    print(f'threads={a.threads}, torch {torch.__version__}, {platform.processor() or platform.machine()}', flush=True)
+    print(f'threads={a.threads}, torch {torch.__version__}, {platform.processor() or platform.machine()}, freed memory kept: {a.kept}', flush=True)
     out = Path(a.out)
     result = json.loads(out.read_text()) if out.exists() else {}
     if not a.skip_throughput:   # one section per thread count, so runs at 1 and 2 threads can sit side by side
