@@ -9,15 +9,14 @@ line per check and writes all figures to JSON. It exits non-zero if any check fa
 correctness checks only (what `--device cpu` dry runs use: `python benchmarks/gpu_check.py --device cpu --quick`
 runs the same code on a CPU, skipping what needs CUDA).
 """
-import argparse, contextlib, dataclasses, json, math, os, platform, socket, sys, tempfile, time, traceback
+import argparse, contextlib, dataclasses, json, math, platform, socket, sys, tempfile, time, traceback
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scratchlm.core import Config, DistributedConfig, ModelConfig, load_config
+from scratchlm.core import DistributedConfig, ModelConfig, load_config
 from scratchlm.attention import attend
 from scratchlm.model import TransformerLM
 from scratchlm.trainer import Trainer, build_training, tiny_config
