@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #007f3466
 from __future__ import annotations
-import ctypes, dataclasses, difflib, math, os, random, sys, types
+import ctypes, dataclasses, difflib, functools, math, os, platform, random, sys, time, types
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Literal, Optional, Union, get_args, get_origin, get_type_hints
@@ -18,9 +18,10 @@ import yaml
 # %% auto #0
 __all__ = ['ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig', 'Config', 'ConfigError',
            'config_path', 'apply_overrides', 'load_config', 'config_from_dict', 'seed_everything', 'get_device',
-           'autocast_dtype', 'malloc_tuned_by_environment', 'keep_freed_memory', 'format_count', 'format_bytes',
-           'count_parameters', 'StoryChooser', 'Story', 'sample_story', 'stories', 'story_derivations', 'story_logprob',
-           'corpus_entropy', 'corpus_stats', 'write_story_split']
+           'autocast_dtype', 'cpu_bf16_speedup', 'bf16_is_fast', 'cpu_info', 'malloc_tuned_by_environment',
+           'keep_freed_memory', 'format_count', 'format_bytes', 'count_parameters', 'StoryChooser', 'Story',
+           'sample_story', 'stories', 'story_derivations', 'story_logprob', 'corpus_entropy', 'corpus_stats',
+           'write_story_split']
 
 # %% ../nbs/00_core.ipynb #4858a3a7
 @dataclass
@@ -116,9 +117,10 @@ class TrainingConfig:
     lr_schedule: Literal['cosine', 'linear', 'constant', 'wsd', 'plateau'] = 'cosine'  # Learning-rate schedule after warm-up
     plateau_patience: int = 2  # For the plateau schedule: evaluations without improvement before the rate is halved
     min_lr_ratio: float = 0.1  # Final learning rate as a fraction of the peak, in [0, 1]
-    weight_decay: float = 0.1  # AdamW weight decay, applied to matrices only
+    optimizer: Literal['adamw', 'sgd'] = 'adamw'  # AdamW, or SGD with momentum `beta1` (its update is linear in the gradients)
+    weight_decay: float = 0.1  # Weight decay, applied to matrices only
     decay_embeddings: bool = False  # Apply weight decay to embedding matrices too
-    beta1: float = 0.9  # AdamW first-moment decay
+    beta1: float = 0.9  # AdamW first-moment decay; SGD's momentum
     beta2: float = 0.95  # AdamW second-moment decay
     grad_clip: float = 1.0  # Clip the global gradient norm to this; 0 turns clipping off
     precision: Literal['fp32', 'fp16', 'bf16'] = 'fp32'  # Autocast precision of the forward pass
@@ -325,6 +327,42 @@ def autocast_dtype(precision: str,  # 'fp32', 'fp16' or 'bf16'
         raise ConfigError("training.precision: this GPU has no bfloat16 support (it needs Ampere or newer); use fp16 or fp32")
     if device.type not in ('cpu', 'cuda', 'mps'): raise ConfigError(f"training.precision: {precision} is not supported on {device.type}")
     return dtype
+
+# %% ../nbs/00_core.ipynb #f8db4e1b
+@functools.lru_cache(maxsize=None)
+def cpu_bf16_speedup(size: int = 256  # Side of the square matrices multiplied
+                    ) -> float:
+    "fp32 matmul time / bf16 matmul time on this CPU, best of 3 each, measured once per process (> 1: bf16 faster)."
+    def best(dtype):
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        a @ b                                                      # first call: kernel selection, caches
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter(); a @ b; times.append(time.perf_counter() - t0)
+        return min(times)
+    return best(torch.float32) / best(torch.bfloat16)
+
+def bf16_is_fast(device='cpu') -> bool:
+    "Does `device` run bf16 matmuls at least as fast as fp32 ones? (CUDA: Ampere or newer; CPU: measured.)"
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    if device.type == 'cpu': return cpu_bf16_speedup() >= 1.0
+    return False
+
+# %% ../nbs/00_core.ipynb #f9fc8570
+_SIMD_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'avx_vnni', 'amx_tile', 'amx_bf16')
+
+def cpu_info() -> dict:
+    "This CPU's model, the SIMD flags that decide PyTorch's speed, the kernels PyTorch picked and bf16's speed-up."
+    model, flags = platform.processor() or platform.machine(), set()
+    try: lines = Path('/proc/cpuinfo').read_text().splitlines()
+    except OSError: lines = []
+    for line in lines:                                  # the first processor's block is enough
+        key, _, value = (s.strip() for s in line.partition(':'))
+        if key == 'model name': model = value
+        if key == 'flags': flags = set(value.split()); break
+    return dict(model=model, cores=os.cpu_count(), simd=[f for f in _SIMD_FLAGS if f in flags],
+                torch_capability=torch.backends.cpu.get_cpu_capability(), bf16_speedup=round(cpu_bf16_speedup(), 2))
 
 # %% ../nbs/00_core.ipynb #7d9f3028
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3                 # mallopt's parameter numbers, from glibc's <malloc.h>

@@ -171,23 +171,24 @@ def shard_sizes() -> dict:
 
 # %% ../nbs/06_distributed.ipynb #88fc208c
 def tiny_distributed_config(work_dir, strategy: str = 'single', batch_size: int = 4, accumulation: int = 1,
-                            max_steps: int = 6, eval_interval: int = 1000) -> Config:
+                            max_steps: int = 6, eval_interval: int = 1000, optimizer: str = 'sgd') -> Config:
     "A seconds-long deterministic run on the built-in stories (dropout off) for the equality tests."
     from scratchlm.trainer import tiny_config
     cfg = tiny_config(work_dir, max_steps=max_steps)
     cfg.model = dataclasses.replace(cfg.model, dropout=0.0)
     cfg.training = dataclasses.replace(cfg.training, batch_size=batch_size, gradient_accumulation_steps=accumulation,
-                                       eval_interval=eval_interval, log_interval=1, learning_rate=1e-2, grad_clip=0.0,
+                                       eval_interval=eval_interval, log_interval=1, grad_clip=0.0, optimizer=optimizer,
+                                       learning_rate=0.1 if optimizer == 'sgd' else 1e-2,
                                        lr_schedule='constant')   # the rate at a step must not depend on the run's length
     cfg.distributed = DistributedConfig(strategy=strategy)
     return cfg
 
 def train_tiny_steps(work_dir: str, strategy: str = 'single', batch_size: int = 4, accumulation: int = 1, max_steps: int = 6,
-                     resume_from: Optional[str] = None, save_as: Optional[str] = None) -> dict:
+                     resume_from: Optional[str] = None, save_as: Optional[str] = None, optimizer: str = 'sgd') -> dict:
     "Train `tiny_distributed_config` in this process (one rank of a job, or alone); return rank 0's full weights and losses."
     from scratchlm.trainer import Trainer, build_training
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
-    cfg = tiny_distributed_config(work_dir, strategy, batch_size, accumulation, max_steps)
+    cfg = tiny_distributed_config(work_dir, strategy, batch_size, accumulation, max_steps, optimizer=optimizer)
     rank = dist.get_rank() if dist.is_initialized() else 0
     if rank == 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)   # rank 0 builds the caches first
     if dist.is_initialized(): dist.barrier()

@@ -51,9 +51,10 @@ def optimizer_groups(model: torch.nn.Module, weight_decay: float, decay_embeddin
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
 
 def make_optimizer(model: torch.nn.Module, training, device: torch.device) -> torch.optim.Optimizer:
-    "AdamW from the training config, fused on CUDA."
+    "The optimizer of `training.optimizer` (AdamW or SGD with momentum) from the training config, fused on CUDA."
     groups = optimizer_groups(model, training.weight_decay, training.decay_embeddings)
     kind = dict(fused=True) if device.type == 'cuda' else dict(foreach=True)
+    if training.optimizer == 'sgd': return torch.optim.SGD(groups, lr=training.learning_rate, momentum=training.beta1, **kind)
     return torch.optim.AdamW(groups, lr=training.learning_rate, betas=(training.beta1, training.beta2), **kind)
 
 # %% ../nbs/05_trainer.ipynb #7fdbc2d2
