@@ -16,9 +16,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scratchlm.attention import measure_in_subprocess
-from scratchlm.core import malloc_tuned_by_environment
-from scratchlm.trainer import memory_probe
+from scratchlm.performance import measure_in_subprocess, malloc_tuned_by_environment
+from scratchlm._fixtures import memory_probe
 
 SHAPES = {'nanoGPT CPU recipe': dict(d_model=128, num_layers=4, vocab_size=65, batch_size=12, block_size=64),
           'seed width': dict(d_model=512, num_layers=8, vocab_size=32000, batch_size=4, block_size=128)}

@@ -15,8 +15,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scratchlm.attention import measure_in_subprocess
+from scratchlm.performance import measure_in_subprocess
 import scratchlm.distributed as D
+import scratchlm._fixtures as fixtures
 
 
 def main():
@@ -29,9 +30,9 @@ def main():
     args = ap.parse_args()
     single, multi = [], []
     for _ in range(args.repeats):                     # interleaved
-        single.append(measure_in_subprocess(D.step_timing, hand_back_freed_memory=False, steps=args.steps, batch_size=args.batch_size,
+        single.append(measure_in_subprocess(fixtures.step_timing, hand_back_freed_memory=False, steps=args.steps, batch_size=args.batch_size,
                                             num_threads=args.procs))
-        multi.append(D.run_processes(D.step_timing, world_size=args.procs, steps=args.steps, batch_size=args.batch_size, num_threads=1)[0])
+        multi.append(D.run_processes(fixtures.step_timing, world_size=args.procs, steps=args.steps, batch_size=args.batch_size, num_threads=1)[0])
     s = min(r['step_seconds'] for r in single); m = min(r['step_seconds'] for r in multi)
     comm = min(r['allreduce_seconds'] for r in multi)
     tokens = args.batch_size * 128

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import scratchlm.attention as attention
-from scratchlm.attention import dropout
-from scratchlm.core import ModelConfig, keep_freed_memory
+from scratchlm.performance import dropout, keep_freed_memory
+from scratchlm.core import ModelConfig
 from scratchlm.model import Dropout, TransformerLM
 
 

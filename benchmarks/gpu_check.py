@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT))
 from scratchlm.core import DistributedConfig, ModelConfig, load_config
 from scratchlm.attention import attend
 from scratchlm.model import TransformerLM
-from scratchlm.trainer import Trainer, build_training, tiny_config
+from scratchlm.trainer import Trainer, build_training
+from scratchlm._fixtures import tiny_config
 import scratchlm.generation  # noqa: F401  (adds generate to TransformerLM)
 
 RESULTS: dict = {}

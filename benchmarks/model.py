@@ -30,9 +30,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from scratchlm.core import ModelConfig, count_parameters, format_bytes, keep_freed_memory, load_config
-from scratchlm.attention import measure_in_subprocess
-from scratchlm.model import TransformerLM, training_memory_probe, SinusoidalPositions
+from scratchlm.core import ModelConfig, count_parameters, format_bytes, load_config
+from scratchlm.performance import keep_freed_memory, measure_in_subprocess
+from scratchlm.model import TransformerLM, SinusoidalPositions
+from scratchlm._fixtures import training_memory_probe
 
 
 # ---------------------------------------------------------------- baselines

@@ -14,8 +14,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scratchlm.attention import measure_in_subprocess
-from scratchlm.trainer import memory_probe
+from scratchlm.performance import measure_in_subprocess
+from scratchlm._fixtures import memory_probe
 
 
 def main():

@@ -6,17 +6,18 @@ Docs: https://scratchlm.github.io/scratchlm/attention.html.md"""
 
 # %% ../nbs/02_attention.ipynb #4291df15
 from __future__ import annotations
-import json, math, os, subprocess, sys
+import math
 from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .performance import dropout
+
 # %% auto #0
-__all__ = ['ATTENTION_IMPLS', 'KVCache', 'attention_mask', 'naive_attention', 'TiledAttention', 'tiled_attention', 'dropout',
-           'attend', 'rope_cos_sin', 'apply_rope', 'MultiHeadAttention', 'peak_rss_bytes', 'current_rss_bytes',
-           'measure_in_subprocess', 'attention_memory_probe']
+__all__ = ['ATTENTION_IMPLS', 'KVCache', 'attention_mask', 'naive_attention', 'TiledAttention', 'tiled_attention', 'attend',
+           'rope_cos_sin', 'apply_rope', 'MultiHeadAttention']
 
 # %% ../nbs/02_attention.ipynb #475a792d
 def attention_mask(q_len: int,  # Number of queries (the newest positions)
@@ -157,34 +158,6 @@ def tiled_attention(q: torch.Tensor,  # Queries (B, H, Tq, D)
     seed = int(torch.randint(2**62, (1,))) if dropout_p > 0 else 0   # drawn from torch's RNG: seeding makes it reproducible
     return TiledAttention.apply(q, k, v, kpm, causal, dropout_p, seed, block_size, block_size)
 
-# %% ../nbs/02_attention.ipynb #91025a5c
-class _CPUDropout(torch.autograd.Function):
-    "Dropout with 16-bit uniform random integers drawn four per 64-bit word; saves only the boolean mask."
-    @staticmethod
-    def forward(ctx, x, p):
-        n, threshold = x.numel(), round(p * 65536)                           # drop where u < threshold, u uniform in [0, 65536)
-        words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=x.device)
-        u = words.view(torch.int16)[:n].view(x.shape)                       # uniform in [-32768, 32767]
-        keep = u >= threshold - 32768                                         # (x.shape) bool
-        ctx.scale = 65536 / (65536 - threshold)                               # 1 / (1 - p actually used)
-        ctx.save_for_backward(keep)
-        return torch.mul(x, keep).mul_(ctx.scale)
-
-    @staticmethod
-    def backward(ctx, grad):
-        keep, = ctx.saved_tensors
-        return torch.mul(grad, keep).mul_(ctx.scale), None
-
-def dropout(x: torch.Tensor,  # Activations
-            p: float,  # Probability of zeroing an element, in [0, 1]
-            training: bool = True  # Outside training, dropout is the identity
-           ) -> torch.Tensor:
-    "Dropout; on a CPU with a mask from 16-bit random integers (see above), elsewhere `F.dropout`."
-    if not 0 <= p <= 1: raise ValueError(f'dropout probability must be in [0, 1], got {p}')
-    if not training or p == 0: return x
-    if x.device.type != 'cpu' or round(p * 65536) == 65536: return F.dropout(x, p, True)   # p (almost) 1: drop everything
-    return _CPUDropout.apply(x, p)
-
 # %% ../nbs/02_attention.ipynb #f302a36f
 ATTENTION_IMPLS = ('naive', 'tiled', 'sdpa')
 
@@ -270,59 +243,3 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(y), (k, v)
 
     def extra_repr(self): return f'd_model={self.d_model}, nhead={self.nhead}, impl={self.impl}, dropout={self.dropout}'
-
-# %% ../nbs/02_attention.ipynb #ad8bb10a
-def _proc_status_bytes(field: str) -> Optional[int]:
-    "A memory field of /proc/self/status (e.g. 'VmHWM') in bytes, or None where /proc is missing."
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'): return int(line.split()[1]) * 1024
-    except OSError: return None
-
-def peak_rss_bytes() -> int:
-    "This process's peak resident memory so far: VmHWM from /proc on Linux, getrusage elsewhere."
-    peak = _proc_status_bytes('VmHWM')
-    if peak is not None: return peak
-    import resource
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == 'darwin' else peak * 1024            # bytes on macOS, KiB on Linux
-
-def current_rss_bytes() -> int:
-    "This process's resident memory now (VmRSS), or the peak where /proc is missing."
-    return _proc_status_bytes('VmRSS') or peak_rss_bytes()
-
-def measure_in_subprocess(fn,  # A module-level function of an importable module; it must return JSON-able data
-                          timeout: float = 600,  # Seconds before the child is killed
-                          threads: Optional[int] = None,  # torch threads in the child (None = torch's default)
-                          hand_back_freed_memory: bool = True,  # Fix glibc's mmap threshold at 64 KiB so peak RSS tracks live tensors; False leaves malloc alone (for timing)
-                          **kwargs  # Keyword arguments for `fn` (JSON-able)
-                         ):
-    "Run `fn(**kwargs)` in a fresh Python process and return its result, so its memory peak is its own."
-    if fn.__module__ == '__main__':
-        raise ValueError(f'{fn.__name__} is defined in __main__, which a fresh process cannot import; '
-                         f'import it from its scratchlm module (e.g. `from scratchlm.attention import {fn.__name__}`)')
-    code = (f'import json, sys, torch\n{"" if threads is None else f"torch.set_num_threads({threads})"}\n'
-            f'from {fn.__module__} import {fn.__name__} as fn\n'
-            f'print("@@RESULT@@" + json.dumps(fn(**json.loads(sys.argv[1]))))')
-    # A fixed mmap threshold makes glibc hand every large block straight back to the OS when it is freed, so the
-    # resident-memory peak tracks the tensors that are alive rather than the allocator's free lists.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    if hand_back_freed_memory: env['MALLOC_MMAP_THRESHOLD_'] = '65536'
-    proc = subprocess.run([sys.executable, '-c', code, json.dumps(kwargs)], capture_output=True, text=True, timeout=timeout, env=env)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith('@@RESULT@@')]
-    if proc.returncode or not lines:
-        raise RuntimeError(f'{fn.__name__}({kwargs}) failed in the subprocess (exit {proc.returncode}):\n{proc.stderr[-2000:]}')
-    return json.loads(lines[-1][len('@@RESULT@@'):])
-
-def attention_memory_probe(impl: str,  # 'naive', 'tiled' or 'sdpa'
-                           seq_len: int,  # Sequence length T
-                           batch: int = 1, nhead: int = 8, head_dim: int = 64,
-                           dropout_p: float = 0.0  # Attention dropout during the measured step
-                          ) -> dict:
-    "One causal attention forward + backward; peak resident memory above the starting point, in bytes."
-    torch.manual_seed(0)
-    q, k, v = (torch.randn(batch, nhead, seq_len, head_dim, requires_grad=True) for _ in range(3))
-    before = current_rss_bytes()
-    attend(q, k, v, impl, causal=True, dropout_p=dropout_p).sum().backward()
-    return dict(impl=impl, seq_len=seq_len, peak_bytes=peak_rss_bytes() - before)

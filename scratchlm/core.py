@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #007f3466
 from __future__ import annotations
-import ctypes, dataclasses, difflib, functools, math, os, platform, random, sys, time, types
+import dataclasses, difflib, functools, math, os, platform, random, time, types
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Literal, Optional, Union, get_args, get_origin, get_type_hints
@@ -18,10 +18,9 @@ import yaml
 # %% auto #0
 __all__ = ['ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig', 'Config', 'ConfigError',
            'config_path', 'apply_overrides', 'load_config', 'config_from_dict', 'seed_everything', 'get_device',
-           'autocast_dtype', 'cpu_bf16_speedup', 'bf16_is_fast', 'cpu_info', 'malloc_tuned_by_environment',
-           'keep_freed_memory', 'format_count', 'format_bytes', 'count_parameters', 'StoryChooser', 'Story',
-           'sample_story', 'stories', 'story_derivations', 'story_logprob', 'corpus_entropy', 'corpus_stats',
-           'write_story_split']
+           'autocast_dtype', 'cpu_bf16_speedup', 'bf16_is_fast', 'cpu_info', 'format_count', 'format_bytes',
+           'count_parameters', 'StoryChooser', 'Story', 'sample_story', 'stories', 'story_derivations', 'story_logprob',
+           'corpus_entropy', 'corpus_stats', 'write_story_split']
 
 # %% ../nbs/00_core.ipynb #4858a3a7
 @dataclass
@@ -363,34 +362,6 @@ def cpu_info() -> dict:
         if key == 'flags': flags = set(value.split()); break
     return dict(model=model, cores=os.cpu_count(), simd=[f for f in _SIMD_FLAGS if f in flags],
                 torch_capability=torch.backends.cpu.get_cpu_capability(), bf16_speedup=round(cpu_bf16_speedup(), 2))
-
-# %% ../nbs/00_core.ipynb #7d9f3028
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3                 # mallopt's parameter numbers, from glibc's <malloc.h>
-
-def _glibc():
-    "The running glibc, or None (macOS, Windows, musl)."
-    if not sys.platform.startswith('linux'): return None
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version.restype = ctypes.c_char_p
-        libc.gnu_get_libc_version()                               # only glibc has this symbol
-        return libc
-    except (OSError, AttributeError): return None
-
-_MALLOC_SETTINGS = ('mmap_threshold', 'trim_threshold', 'top_pad', 'mmap_max')
-
-def malloc_tuned_by_environment() -> bool:
-    "True if the environment already sets glibc's malloc thresholds (MALLOC_MMAP_THRESHOLD_ etc. or GLIBC_TUNABLES)."
-    tunables = os.environ.get('GLIBC_TUNABLES', '')
-    return any(f'MALLOC_{k.upper()}_' in os.environ or f'glibc.malloc.{k}' in tunables for k in _MALLOC_SETTINGS)
-
-def keep_freed_memory(mmap_threshold: int = 2**30,  # Only blocks at least this large get their own mmap (returned when freed)
-                      trim_threshold: int = 2**30  # Free memory at the top of the heap kept for reuse before trimming
-                     ) -> bool:
-    "Make glibc keep freed memory for reuse instead of returning it to the OS; True if applied (glibc only, process-wide)."
-    libc = _glibc()
-    if libc is None or malloc_tuned_by_environment(): return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
 
 # %% ../nbs/00_core.ipynb #c51e4c46
 def format_count(n: float) -> str:

@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #449b2cd1
 from __future__ import annotations
-import glob as globlib, gzip, hashlib, json, os, random, sys, time
+import glob as globlib, gzip, hashlib, json, os, random, sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,15 +326,6 @@ def write_documents(docs: list[str],  # The documents
             for batch in table.to_batches(max_chunksize=1000): writer.write_batch(batch)
             writer.close()
     return path
-
-# %% ../nbs/04_data.ipynb #9cfa0956
-def _measure_read(path, text_column=None) -> dict:
-    "Read every document of `path`; report documents, characters, seconds and peak RSS (run it in a fresh process)."
-    from scratchlm.attention import peak_rss_bytes
-    t0 = time.perf_counter()
-    r = read_documents(path, text_column=text_column)
-    n = sum(1 for _ in r)
-    return dict(documents=n, characters=r.stats.characters, seconds=time.perf_counter() - t0, peak_bytes=peak_rss_bytes())
 
 # %% ../nbs/04_data.ipynb #40d0c763
 from .tokenizer import write_token_file, open_token_file

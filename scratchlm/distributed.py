@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/distributed.html.md"""
 
 # %% ../nbs/06_distributed.ipynb #e7f3b081
 from __future__ import annotations
-import dataclasses, datetime, gc, json, os, socket, sys, tempfile, time, warnings
+import datetime, gc, os, socket, sys, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -16,12 +16,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .core import Config, ConfigError, DistributedConfig, ModelConfig, get_device, autocast_dtype
+from .core import ConfigError, DistributedConfig, ModelConfig, get_device, autocast_dtype
 from .model import TransformerLM
 
 # %% auto #0
-__all__ = ['DistInfo', 'init_distributed', 'cleanup_distributed', 'free_port', 'run_processes', 'whoami', 'allreduce_by_hand',
-           'ddp_gradients', 'wrap_model', 'shard_sizes', 'tiny_distributed_config', 'train_tiny_steps', 'step_timing']
+__all__ = ['DistInfo', 'init_distributed', 'cleanup_distributed', 'free_port', 'run_processes', 'wrap_model']
 
 # %% ../nbs/06_distributed.ipynb #0e105f61
 @dataclass
@@ -106,7 +105,7 @@ def run_processes(fn: Callable,  # A module-level function; its return value mus
         return [torch.load(Path(out) / f'rank{r}.pt', weights_only=True) for r in range(world_size)]
 
 # %% ../nbs/06_distributed.ipynb #bab57bf1
-def whoami() -> dict:
+def _whoami() -> dict:
     "This process's rank and world size, as the process group sees them."
     return dict(rank=dist.get_rank(), world_size=dist.get_world_size(), backend=dist.get_backend())
 
@@ -119,7 +118,7 @@ def _demo_batch(seed: int = 1, batch: int = 8):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 64, (batch, 16), generator=g), torch.randint(0, 64, (batch, 16), generator=g)
 
-def allreduce_by_hand() -> dict:
+def _allreduce_by_hand() -> dict:
     "Each rank: gradient on its rows of the demo batch, then all_reduce and divide by the world size."
     rank, world = dist.get_rank(), dist.get_world_size()
     model = _demo_model(); x, y = _demo_batch()
@@ -131,7 +130,7 @@ def allreduce_by_hand() -> dict:
     return dict(local=local, averaged={n: p.grad for n, p in model.named_parameters()})
 
 # %% ../nbs/06_distributed.ipynb #455e878c
-def ddp_gradients() -> dict:
+def _ddp_gradients() -> dict:
     "The demo batch through a DDP-wrapped model: each rank's gradients after backward."
     rank, world = dist.get_rank(), dist.get_world_size()
     model = DDP(_demo_model(seed=rank))                   # different seeds: DDP broadcasts rank 0's weights anyway
@@ -161,73 +160,10 @@ def wrap_model(model: TransformerLM,  # The model, already on its device
     fully_shard(model, **kw)
     return model
 
-def shard_sizes() -> dict:
+def _shard_sizes() -> dict:
     "Parameter elements held by this rank under FSDP2, against the whole model's."
     model = _demo_model()
     total = sum(p.numel() for p in model.parameters())
     wrap_model(model, DistributedConfig(strategy='fsdp'))
     local = sum(p.to_local().numel() for p in model.parameters())
     return dict(total=total, local=local)
-
-# %% ../nbs/06_distributed.ipynb #88fc208c
-def tiny_distributed_config(work_dir, strategy: str = 'single', batch_size: int = 4, accumulation: int = 1,
-                            max_steps: int = 6, eval_interval: int = 1000, optimizer: str = 'sgd') -> Config:
-    "A seconds-long deterministic run on the built-in stories (dropout off) for the equality tests."
-    from scratchlm.trainer import tiny_config
-    cfg = tiny_config(work_dir, max_steps=max_steps)
-    cfg.model = dataclasses.replace(cfg.model, dropout=0.0)
-    cfg.training = dataclasses.replace(cfg.training, batch_size=batch_size, gradient_accumulation_steps=accumulation,
-                                       eval_interval=eval_interval, log_interval=1, grad_clip=0.0, optimizer=optimizer,
-                                       learning_rate=0.1 if optimizer == 'sgd' else 1e-2,
-                                       lr_schedule='constant')   # the rate at a step must not depend on the run's length
-    cfg.distributed = DistributedConfig(strategy=strategy)
-    return cfg
-
-def train_tiny_steps(work_dir: str, strategy: str = 'single', batch_size: int = 4, accumulation: int = 1, max_steps: int = 6,
-                     resume_from: Optional[str] = None, save_as: Optional[str] = None, optimizer: str = 'sgd') -> dict:
-    "Train `tiny_distributed_config` in this process (one rank of a job, or alone); return rank 0's full weights and losses."
-    from scratchlm.trainer import Trainer, build_training
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
-    cfg = tiny_distributed_config(work_dir, strategy, batch_size, accumulation, max_steps, optimizer=optimizer)
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    if rank == 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)   # rank 0 builds the caches first
-    if dist.is_initialized(): dist.barrier()
-    if rank != 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)
-    trainer = Trainer(model, cfg, train, valid, tokenizer=tok,
-                      wrap=lambda m: wrap_model(m, cfg.distributed, cfg.training.precision))
-    if resume_from: trainer.resume(resume_from)
-    trainer.fit(progress=False)
-    if save_as: trainer.save(save_as)
-    weights = get_model_state_dict(trainer.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return dict(weights=weights, losses=[r['loss'] for r in trainer.history if 'loss' in r], step=trainer.state.step)
-
-# %% ../nbs/06_distributed.ipynb #ceb1b849
-def step_timing(steps: int = 10, batch_size: int = 32, num_threads: int = 1, strategy: str = "ddp",
-                keep_memory: bool = True  # keep_freed_memory() first, as the Trainer does on a CPU, so every setup runs alike
-               ) -> dict:
-    "Seconds per training step of the tiny recipe's model (this rank's share of the batch) and per gradient all-reduce."
-    from scratchlm.core import load_config, keep_freed_memory
-    if keep_memory: keep_freed_memory()
-    torch.set_num_threads(num_threads)
-    cfg = load_config('tiny')
-    world = dist.get_world_size() if dist.is_initialized() else 1
-    torch.manual_seed(0)
-    model = TransformerLM(dataclasses.replace(cfg.model, vocab_size=1024, dropout=0.0))
-    n_params = sum(p.numel() for p in model.parameters())
-    engine = wrap_model(model, DistributedConfig(strategy=strategy if world > 1 else 'single'))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    B, T = batch_size // world, cfg.model.block_size
-    x, y = torch.randint(0, 1024, (B, T)), torch.randint(0, 1024, (B, T))
-    times = []
-    for i in range(steps + 2):
-        t0 = time.perf_counter()
-        engine(x, y).loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
-        if i >= 2: times.append(time.perf_counter() - t0)
-    comm = []
-    if world > 1:
-        buf = torch.zeros(n_params)
-        for i in range(steps + 2):
-            dist.barrier(); t0 = time.perf_counter(); dist.all_reduce(buf)
-            if i >= 2: comm.append(time.perf_counter() - t0)
-    return dict(step_seconds=sorted(times)[len(times) // 2], allreduce_seconds=sorted(comm)[len(comm) // 2] if comm else 0.0,
-                parameters=n_params, world_size=world, threads=num_threads, batch_per_rank=B)

@@ -14,16 +14,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from .core import ModelConfig, count_parameters, load_config
-from .attention import (ATTENTION_IMPLS, KVCache, MultiHeadAttention, current_rss_bytes, dropout,
-                                 measure_in_subprocess, peak_rss_bytes, rope_cos_sin)
+from .core import ModelConfig
+from .attention import KVCache, MultiHeadAttention, rope_cos_sin
+from .performance import dropout
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'layer_norm', 'rms_norm', 'LayerNorm', 'RMSNorm', 'make_norm', 'Dropout', 'FeedForward',
            'TransformerBlock', 'SinusoidalPositions', 'LearnedPositions', 'lm_loss_reference', 'lm_loss',
-           'adaptive_cutoffs', 'zipf_counts', 'AdaptiveSoftmax', 'peak_rss_bytes_above', 'head_memory_probe',
-           'LMOutput', 'resolve_adaptive_cutoffs', 'TransformerLM', 'default_position_ids', 'transformer_param_count',
-           'training_memory_probe']
+           'adaptive_cutoffs', 'zipf_counts', 'AdaptiveSoftmax', 'LMOutput', 'resolve_adaptive_cutoffs',
+           'TransformerLM', 'default_position_ids', 'transformer_param_count']
 
 # %% ../nbs/03_blocks.ipynb #a9161bb7
 def layer_norm(x: torch.Tensor,  # (..., d)
@@ -282,23 +281,6 @@ class AdaptiveSoftmax(nn.Module):
 
     def extra_repr(self): return f'vocab_size={self.vocab_size}, cutoffs={self.cutoffs}'
 
-# %% ../nbs/03_blocks.ipynb #4e6c12dc
-def peak_rss_bytes_above(before: int) -> int:
-    "Peak resident memory of this process above `before` bytes."
-    return peak_rss_bytes() - before
-
-def head_memory_probe(head: str,  # 'softmax' or 'adaptive'
-                      n_tokens: int = 512, d_model: int = 512, vocab_size: int = 32000, seed: int = 0) -> dict:
-    "Forward + backward of the output layer and its loss on Zipf-distributed targets; peak memory above start."
-    torch.manual_seed(seed)
-    x = torch.randn(n_tokens, d_model, requires_grad=True)
-    targets = torch.multinomial(zipf_counts(vocab_size).float(), n_tokens, replacement=True)
-    layer = nn.Linear(d_model, vocab_size) if head == 'softmax' else AdaptiveSoftmax(d_model, vocab_size, adaptive_cutoffs(zipf_counts(vocab_size)))
-    before = current_rss_bytes()
-    loss = lm_loss(layer(x), targets) if head == 'softmax' else layer.loss(x, targets)
-    loss.backward()
-    return dict(head=head, peak_bytes=peak_rss_bytes_above(before))
-
 # %% ../nbs/03_blocks.ipynb #a89deebd
 class LMOutput(NamedTuple):
     "What `TransformerLM.forward` returns."
@@ -434,16 +416,3 @@ def transformer_param_count(config: ModelConfig) -> int:
             h, size = max(1, int(d // 4.0 ** (i + 1))), bounds[i + 2] - bounds[i + 1]
             head += d * h + h * size + b * size
     return body + embedding + head
-
-# %% ../nbs/03_blocks.ipynb #ef3286da
-def training_memory_probe(config: dict,  # ModelConfig fields
-                          batch: int = 1,  # Sequences
-                          seq_len: int = 1024,  # Tokens per sequence
-                          seed: int = 0) -> dict:
-    "One training forward + backward of TransformerLM(config); peak resident memory above the built model, in bytes."
-    torch.manual_seed(seed)
-    model = TransformerLM(ModelConfig(**config)).train()
-    ids = torch.randint(model.config.vocab_size, (batch, seq_len + 1))
-    before = current_rss_bytes()
-    model(ids[:, :-1], ids[:, 1:]).loss.backward()
-    return dict(peak_bytes=peak_rss_bytes_above(before), params=count_parameters(model))

@@ -7,7 +7,7 @@ Docs: https://scratchlm.github.io/scratchlm/trainer.html.md"""
 # %% ../nbs/05_trainer.ipynb #402c621b
 from __future__ import annotations
 import contextlib, dataclasses, hashlib, json, math, os, random, sys, time
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Optional
 
@@ -17,19 +17,19 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .core import (Config, ConfigError, ModelConfig, config_from_dict, seed_everything, get_device, autocast_dtype,
-                            format_count, format_bytes, count_parameters, keep_freed_memory)
-from .model import TransformerLM, LMOutput
-from .data import TokenDataset, prepare, read_documents, file_signature, DataError
-from .tokenizer import Tokenizer, tokenizer_from_dict, train_tokenizer, write_token_file
+from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device, autocast_dtype,
+                            format_count, count_parameters)
+from .performance import flops_per_token, keep_freed_memory, measure_peak_flops
+from .model import TransformerLM
+from .data import TokenDataset, prepare, read_documents, file_signature
+from .tokenizer import Tokenizer, train_tokenizer
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
                                                      set_model_state_dict, set_optimizer_state_dict)
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'autocast_context', 'optimizer_groups', 'make_optimizer', 'lr_multiplier',
-           'PlateauScheduler', 'BatchPlan', 'token_byte_lengths', 'flops_per_token', 'measure_peak_flops',
-           'CheckpointError', 'rng_state', 'set_rng_state', 'atomic_torch_save', 'load_checkpoint', 'TrainState',
-           'Trainer', 'build_training', 'tiny_config', 'KillAtStep', 'run_tiny', 'memory_probe']
+           'PlateauScheduler', 'BatchPlan', 'token_byte_lengths', 'CheckpointError', 'rng_state', 'set_rng_state',
+           'atomic_torch_save', 'load_checkpoint', 'TrainState', 'Trainer', 'build_training', 'KillAtStep']
 
 # %% ../nbs/05_trainer.ipynb #e326d862
 def autocast_context(precision: str, device: torch.device):
@@ -134,24 +134,6 @@ def token_byte_lengths(tokenizer: Tokenizer) -> torch.Tensor:
         if i in specials: lengths.append(0)
         else: lengths.append(len(as_bytes([i])) if as_bytes else len(tokenizer.decode([i]).encode('utf-8')))
     return torch.tensor(lengths, dtype=torch.long)
-
-def flops_per_token(config: ModelConfig, model: torch.nn.Module) -> float:
-    "Training FLOPs per token: 6 x non-embedding parameters + 12 x layers x width x context (PaLM, appendix B)."
-    n = count_parameters(model) - model.embedding.weight.numel()
-    return 6 * n + 12 * config.num_layers * config.d_model * config.block_size
-
-def measure_peak_flops(device: torch.device, dtype=torch.float32, sizes=(512, 1024), repeats: int = 5) -> float:
-    "The matrix-multiply FLOP/s this device reaches: the fastest of `repeats` square GEMMs at each size (robust to brief noise)."
-    gen = torch.Generator(device=device).manual_seed(0)          # a private generator: timing must not move the global RNG
-    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
-    best = 0.0
-    for n in sizes:
-        a, b = (torch.randn(n, n, device=device, generator=gen).to(dtype) for _ in range(2))
-        a @ b; sync()
-        for _ in range(repeats):
-            t0 = time.perf_counter(); a @ b; sync()
-            best = max(best, 2 * n ** 3 / (time.perf_counter() - t0))
-    return best
 
 # %% ../nbs/05_trainer.ipynb #9c0f8325
 CHECKPOINT_FORMAT, CHECKPOINT_VERSION = 'scratchlm-checkpoint', 1
@@ -387,7 +369,7 @@ class Trainer:
     def plot(self) -> Optional[Path]:
         "Train/valid loss and learning rate against step, saved as training.png beside the checkpoints."
         if not self.is_main or not self.history: return None
-        import matplotlib; import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt
         train = [r for r in self.history if 'loss' in r]; valid = [r for r in self.history if 'val_loss' in r]
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
         a1.plot([r['step'] for r in train], [r['loss'] for r in train], label='train', alpha=.8)
@@ -499,19 +481,6 @@ def build_training(cfg: Config,  # The whole configuration
     valid_data = TokenDataset(prepared.valid_path, cfg.model.block_size, mode='sequential')
     return model, train_data, valid_data, tok, cfg
 
-# %% ../nbs/05_trainer.ipynb #df6621b4
-def tiny_config(out_dir, max_steps: int = 60, **training) -> Config:
-    "A seconds-long configuration on the built-in stories (used by the tests and examples)."
-    cfg = Config()
-    cfg.model = ModelConfig(vocab_size=64, d_model=64, nhead=4, num_layers=2, dim_feedforward=128, dropout=0.1, block_size=64,
-                            norm_first=True, pos_encoding='learned')
-    cfg.tokenizer = dataclasses.replace(cfg.tokenizer, type='char', vocab_size=256)
-    cfg.data = dataclasses.replace(cfg.data, stories=400, cache_dir=str(Path(out_dir) / 'cache'))
-    cfg.training = dataclasses.replace(cfg.training, batch_size=8, gradient_accumulation_steps=2, learning_rate=3e-3, epochs=1,
-                                       warmup_steps=10, max_steps=max_steps, eval_interval=20, eval_steps=4, log_interval=1,
-                                       out_dir=str(Path(out_dir) / 'run'), device='cpu', **training)
-    return cfg
-
 # %% ../nbs/05_trainer.ipynb #34ce934b
 class KillAtStep:
     "A callback that kills its own process with SIGKILL after optimizer step `step` (for testing resumption)."
@@ -519,53 +488,6 @@ class KillAtStep:
     def on_step_end(self, trainer):
         if trainer.state.step == self.step:
             import signal; os.kill(os.getpid(), signal.SIGKILL)
-
-def run_tiny(out_dir, max_steps: int = 60, kill_at_step: Optional[int] = None, resume: bool = False) -> list:
-    "Train `tiny_config(out_dir)`; optionally die at a step or resume from last.pth. Returns the per-step losses."
-    torch.set_num_threads(1)
-    model, train_data, valid_data, tok, cfg = build_training(tiny_config(out_dir, max_steps), progress=False)
-    trainer = Trainer(model, cfg, train_data, valid_data, tokenizer=tok, callbacks=[KillAtStep(kill_at_step)] if kill_at_step else [])
-    if resume: trainer.resume(Path(cfg.training.out_dir) / 'last.pth')
-    trainer.fit(progress=False)
-    return [r['loss'] for r in trainer.history if 'loss' in r]
-
-# %% ../nbs/05_trainer.ipynb #e4427a9b
-def _faults_and_system_seconds() -> tuple[int, float]:
-    "Minor page faults and kernel CPU seconds of this process so far ((0, 0.0) where `resource` is missing)."
-    try: import resource
-    except ImportError: return 0, 0.0
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_minflt, r.ru_stime
-
-def memory_probe(precision: str = 'fp32', checkpointing: bool = False, batch_size: int = 8, block_size: int = 256,
-                 d_model: int = 512, num_layers: int = 8, vocab_size: int = 32000, steps: int = 2,
-                 keep_memory: bool = False,  # Call keep_freed_memory() first, as the Trainer does on a CPU
-                 device: Optional[str] = None  # None: CUDA for fp16, else the CPU
-                ) -> dict:
-    "Peak RSS, step times and page faults of training steps of the seed-width model (run it in a fresh process via measure_in_subprocess)."
-    from scratchlm.attention import peak_rss_bytes
-    kept = keep_freed_memory() if keep_memory else False
-    torch.manual_seed(0)
-    device = torch.device(device or ('cuda' if precision == 'fp16' else 'cpu'))
-    mc = ModelConfig(vocab_size=vocab_size, d_model=d_model, nhead=8, num_layers=num_layers, dim_feedforward=2 * d_model,
-                     dropout=0.0, block_size=block_size, gradient_checkpointing=checkpointing)
-    model = TransformerLM(mc).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
-    x, y = (torch.randint(0, vocab_size, (batch_size, block_size), device=device) for _ in range(2))
-    times = []
-    for i in range(max(2, steps)):                        # from the second step on, the optimizer state exists too
-        if i == 1: faults0, sys0 = _faults_and_system_seconds()
-        t0 = time.perf_counter()
-        with autocast_context(precision, device): loss = model(x, y).loss
-        scaler.scale(loss).backward(); scaler.step(opt); scaler.update(); opt.zero_grad(set_to_none=True)
-        if device.type == 'cuda': torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    faults, system = (a - b for a, b in zip(_faults_and_system_seconds(), (faults0, sys0)))
-    peak = torch.cuda.max_memory_allocated() if device.type == 'cuda' else peak_rss_bytes()
-    n = len(times) - 1
-    return dict(peak_bytes=peak, step_seconds=min(times[1:]), median_step_seconds=sorted(times[1:])[n // 2],
-                faults_per_step=faults / n, system_seconds_per_step=system / n, kept_freed_memory=kept)
 
 # %% ../nbs/05_trainer.ipynb #becb3f44
 def _is_existing_path(s: str) -> bool:
