@@ -22,7 +22,7 @@ from .performance import dropout
 __all__ = ['IGNORE_INDEX', 'layer_norm', 'rms_norm', 'LayerNorm', 'RMSNorm', 'make_norm', 'Dropout', 'FeedForward',
            'TransformerBlock', 'SinusoidalPositions', 'LearnedPositions', 'lm_loss_reference', 'lm_loss',
            'adaptive_cutoffs', 'zipf_counts', 'AdaptiveSoftmax', 'LMOutput', 'resolve_adaptive_cutoffs',
-           'TransformerLM', 'default_position_ids', 'transformer_param_count']
+           'default_position_ids', 'TransformerLM', 'transformer_param_count']
 
 # %% ../nbs/03_blocks.ipynb #a9161bb7
 def layer_norm(x: torch.Tensor,  # (..., d)
@@ -293,43 +293,16 @@ def resolve_adaptive_cutoffs(config: ModelConfig, token_counts=None) -> list[int
     if config.adaptive_cutoffs: return list(config.adaptive_cutoffs)
     return adaptive_cutoffs(zipf_counts(config.vocab_size) if token_counts is None else token_counts)
 
-# %% ../nbs/03_blocks.ipynb #824959b4
-class TransformerLM(nn.Module):
-    "A decoder-only transformer language model configured by a `ModelConfig`."
-    def __init__(self, config: ModelConfig,  # The model's shape, kernels and loss
-                 token_counts: Optional[torch.Tensor] = None  # (vocab_size,) token counts for the adaptive head's ranking and cutoffs
-                ):
-        super().__init__()
-        problems = [f'model.{k}: {msg}' for k, msg in config.check()]
-        if config.tie_weights and config.head == 'adaptive':
-            problems.append('model.tie_weights: needs head: softmax (the adaptive head has no vocab x d_model matrix to share)')
-        if token_counts is not None and len(token_counts) != config.vocab_size:
-            problems.append(f'token_counts has {len(token_counts)} entries but model.vocab_size is {config.vocab_size}')
-        if problems: raise ValueError('\n'.join(problems))
-        if config.head == 'adaptive':   # record the cutoffs in the config, so a checkpoint rebuilds the same shapes
-            config = dataclasses.replace(config, adaptive_cutoffs=resolve_adaptive_cutoffs(config, token_counts))
-        self.config = c = config
-        self.embedding = nn.Embedding(c.vocab_size, c.d_model)
-        self.pos_encoding = {'sinusoidal': lambda: SinusoidalPositions(c.d_model), 'rope': lambda: None,
-                             'learned': lambda: LearnedPositions(c.block_size, c.d_model)}[c.pos_encoding]()
-        self.embed_scale = math.sqrt(c.d_model) if c.pos_encoding == 'sinusoidal' else 1.0
-        self.dropout = Dropout(c.dropout)
-        self.layers = nn.ModuleList(TransformerBlock(c) for _ in range(c.num_layers))
-        self.norm = make_norm(c) if c.norm_first else None          # pre-norm needs a final norm
-        if c.head == 'softmax': self.fc = nn.Linear(c.d_model, c.vocab_size, bias=c.bias)
-        else: self.fc = AdaptiveSoftmax(c.d_model, c.vocab_size, c.adaptive_cutoffs, bias=c.bias, token_counts=token_counts)
-        self.reset_parameters()
-        if c.tie_weights: self.fc.weight = self.embedding.weight
-
-    def reset_parameters(self):
-        "GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/sqrt(2 * num_layers)."
-        for name, p in self.named_parameters():
-            if name.endswith('bias'): nn.init.zeros_(p)
-            elif p.dim() == 1: nn.init.ones_(p)                          # norm gains
-            elif name.endswith(('out_proj.weight', 'linear2.weight')): nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * self.config.num_layers))
-            else: nn.init.normal_(p, 0.0, 0.02)
-
 # %% ../nbs/03_blocks.ipynb #25009954
+def _check_config(config: ModelConfig, token_counts=None):
+    "Every problem with a model configuration, in one ValueError."
+    problems = [f'model.{k}: {msg}' for k, msg in config.check()]
+    if config.tie_weights and config.head == 'adaptive':
+        problems.append('model.tie_weights: needs head: softmax (the adaptive head has no vocab x d_model matrix to share)')
+    if token_counts is not None and len(token_counts) != config.vocab_size:
+        problems.append(f'token_counts has {len(token_counts)} entries but model.vocab_size is {config.vocab_size}')
+    if problems: raise ValueError('\n'.join(problems))
+
 @torch.no_grad()
 def _check_inputs(model, input_ids, targets, attention_mask, kv_cache, past):
     V = model.config.vocab_size
@@ -356,47 +329,76 @@ def default_position_ids(input_ids, attention_mask=None, past: int = 0):
     if attention_mask is None: return torch.arange(past, past + T, device=input_ids.device)
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -T:]
 
-def _forward(self: TransformerLM,
-             input_ids: torch.Tensor,  # (B, T) token ids
-             targets: Optional[torch.Tensor] = None,  # (B, T) next-token ids, -100 = ignore; gives a loss
-             *,
-             attention_mask: Optional[torch.Tensor] = None,  # (B, T_past + T), 1 = real token, 0 = padding
-             position_ids: Optional[torch.Tensor] = None,  # (B, T) or (T,) positions of the new tokens
-             kv_cache: Optional[list] = None,  # Per layer (keys, values) from an earlier call with use_cache=True
-             use_cache: bool = False,  # Return the updated cache
-             reduction: str = 'mean'  # 'mean' or 'sum' of the loss over non-ignored targets
-            ) -> LMOutput:
-    "Logits (and loss, and KV cache) for a batch of token ids."
-    c = self.config
-    past = 0 if kv_cache is None else kv_cache[0][0].size(2)
-    _check_inputs(self, input_ids, targets, attention_mask, kv_cache, past)
-    if position_ids is None: position_ids = default_position_ids(input_ids, attention_mask, past)
-    key_padding_mask = None if attention_mask is None else attention_mask.to(torch.bool)
+# %% ../nbs/03_blocks.ipynb #824959b4
+class TransformerLM(nn.Module):
+    "A decoder-only transformer language model configured by a `ModelConfig`."
+    def __init__(self, config: ModelConfig,  # The model's shape, kernels and loss
+                 token_counts: Optional[torch.Tensor] = None  # (vocab_size,) token counts for the adaptive head's ranking and cutoffs
+                ):
+        super().__init__()
+        _check_config(config, token_counts)
+        if config.head == 'adaptive':   # record the cutoffs in the config, so a checkpoint rebuilds the same shapes
+            config = dataclasses.replace(config, adaptive_cutoffs=resolve_adaptive_cutoffs(config, token_counts))
+        self.config = c = config
+        self.embedding = nn.Embedding(c.vocab_size, c.d_model)
+        self.pos_encoding = {'sinusoidal': lambda: SinusoidalPositions(c.d_model), 'rope': lambda: None,
+                             'learned': lambda: LearnedPositions(c.block_size, c.d_model)}[c.pos_encoding]()
+        self.embed_scale = math.sqrt(c.d_model) if c.pos_encoding == 'sinusoidal' else 1.0
+        self.dropout = Dropout(c.dropout)
+        self.layers = nn.ModuleList(TransformerBlock(c) for _ in range(c.num_layers))
+        self.norm = make_norm(c) if c.norm_first else None          # pre-norm needs a final norm
+        if c.head == 'softmax': self.fc = nn.Linear(c.d_model, c.vocab_size, bias=c.bias)
+        else: self.fc = AdaptiveSoftmax(c.d_model, c.vocab_size, c.adaptive_cutoffs, bias=c.bias, token_counts=token_counts)
+        self.reset_parameters()
+        if c.tie_weights: self.fc.weight = self.embedding.weight
 
-    x = self.embedding(input_ids)                                          # (B, T, d)
-    if self.embed_scale != 1.0: x = x * self.embed_scale
-    rope = rope_cos_sin(position_ids, c.d_model // c.nhead) if c.pos_encoding == 'rope' else None
-    if self.pos_encoding is not None: x = x + self.pos_encoding(position_ids)
-    x = self.dropout(x)
-    new_cache = []
-    for i, layer in enumerate(self.layers):
-        layer_cache = None if kv_cache is None else kv_cache[i]
-        if c.gradient_checkpointing and self.training and torch.is_grad_enabled():
-            x, cache = checkpoint(layer, x, key_padding_mask, layer_cache, rope, use_reentrant=False)
-        else: x, cache = layer(x, key_padding_mask, layer_cache, rope)     # x: (B, T, d)
-        if use_cache: new_cache.append(cache)
-    if self.norm is not None: x = self.norm(x)
+    def reset_parameters(self):
+        "GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/sqrt(2 * num_layers)."
+        for name, p in self.named_parameters():
+            if name.endswith('bias'): nn.init.zeros_(p)
+            elif p.dim() == 1: nn.init.ones_(p)                          # norm gains
+            elif name.endswith(('out_proj.weight', 'linear2.weight')): nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * self.config.num_layers))
+            else: nn.init.normal_(p, 0.0, 0.02)
 
-    logits = loss = None
-    if c.head == 'adaptive':
-        if targets is None: logits = self.fc.log_prob(x)                   # (B, T, V) log-probabilities
-        else: loss = self.fc.loss(x, targets, c.label_smoothing, c.z_loss, reduction)
-    else:
-        logits = self.fc(x)                                                # (B, T, V)
-        if targets is not None: loss = lm_loss(logits, targets, c.label_smoothing, c.z_loss, reduction)
-    return LMOutput(logits, loss, new_cache if use_cache else None)
+    def forward(self,
+                input_ids: torch.Tensor,  # (B, T) token ids
+                targets: Optional[torch.Tensor] = None,  # (B, T) next-token ids, -100 = ignore; gives a loss
+                *,
+                attention_mask: Optional[torch.Tensor] = None,  # (B, T_past + T), 1 = real token, 0 = padding
+                position_ids: Optional[torch.Tensor] = None,  # (B, T) or (T,) positions of the new tokens
+                kv_cache: Optional[list] = None,  # Per layer (keys, values) from an earlier call with use_cache=True
+                use_cache: bool = False,  # Return the updated cache
+                reduction: str = 'mean'  # 'mean' or 'sum' of the loss over non-ignored targets
+                ) -> LMOutput:
+        "Logits (and loss, and KV cache) for a batch of token ids."
+        c = self.config
+        past = 0 if kv_cache is None else kv_cache[0][0].size(2)
+        _check_inputs(self, input_ids, targets, attention_mask, kv_cache, past)
+        if position_ids is None: position_ids = default_position_ids(input_ids, attention_mask, past)
+        key_padding_mask = None if attention_mask is None else attention_mask.to(torch.bool)
 
-TransformerLM.forward = _forward
+        x = self.embedding(input_ids)                                          # (B, T, d)
+        if self.embed_scale != 1.0: x = x * self.embed_scale
+        rope = rope_cos_sin(position_ids, c.d_model // c.nhead) if c.pos_encoding == 'rope' else None
+        if self.pos_encoding is not None: x = x + self.pos_encoding(position_ids)
+        x = self.dropout(x)
+        new_cache = []
+        for i, layer in enumerate(self.layers):
+            layer_cache = None if kv_cache is None else kv_cache[i]
+            if c.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                x, cache = checkpoint(layer, x, key_padding_mask, layer_cache, rope, use_reentrant=False)
+            else: x, cache = layer(x, key_padding_mask, layer_cache, rope)     # x: (B, T, d)
+            if use_cache: new_cache.append(cache)
+        if self.norm is not None: x = self.norm(x)
+
+        logits = loss = None
+        if c.head == 'adaptive':
+            if targets is None: logits = self.fc.log_prob(x)                   # (B, T, V) log-probabilities
+            else: loss = self.fc.loss(x, targets, c.label_smoothing, c.z_loss, reduction)
+        else:
+            logits = self.fc(x)                                                # (B, T, V)
+            if targets is not None: loss = lm_loss(logits, targets, c.label_smoothing, c.z_loss, reduction)
+        return LMOutput(logits, loss, new_cache if use_cache else None)
 
 # %% ../nbs/03_blocks.ipynb #dd9b4098
 def transformer_param_count(config: ModelConfig) -> int:
