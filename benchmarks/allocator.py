@@ -4,7 +4,7 @@ with glibc's default malloc against steps with freed memory kept for reuse, in i
     python benchmarks/allocator.py [--threads 2] [--repeats 3] [--steps 10]
 
 Two shapes: nanoGPT's CPU recipe (4 layers, 128 wide, vocab 65, batch 12 x 64; no block above glibc's 32 MiB
-mmap ceiling) and the seed's width (8 layers, 512 wide, vocab 32000, batch 4 x 128; its logits, their gradient
+mmap ceiling) and the reference design's width (8 layers, 512 wide, vocab 32000, batch 4 x 128; its logits, their gradient
 and the head's take 64 MiB each, which glibc always maps afresh). Read the ratio of the median step times;
 page faults and kernel time per step say why. Peak RSS is read in the same processes (freed memory kept stays
 resident, so expect it a little higher).
@@ -20,7 +20,7 @@ from scratchlm.performance import measure_in_subprocess, malloc_tuned_by_environ
 from scratchlm._fixtures import memory_probe
 
 SHAPES = {'nanoGPT CPU recipe': dict(d_model=128, num_layers=4, vocab_size=65, batch_size=12, block_size=64),
-          'seed width': dict(d_model=512, num_layers=8, vocab_size=32000, batch_size=4, block_size=128)}
+          'reference-design width': dict(d_model=512, num_layers=8, vocab_size=32000, batch_size=4, block_size=128)}
 
 
 def main():

@@ -3,7 +3,7 @@ inside a training step.
 
     python benchmarks/dropout.py [--threads 2] [--rounds 6]
 
-1. Forward + backward of dropout (p = 0.25) on the seed's feed-forward activations, 4 x 128 x 2048.
+1. Forward + backward of dropout (p = 0.25) on the reference design's feed-forward activations, 4 x 128 x 2048.
 2. A training step (bf16 autocast, AdamW) of the shakespeare-char budget recipe (6 layers, 256 wide, 8 heads,
    RoPE, dropout 0.2, batch 32 x 128, vocabulary 65) as scratchlm runs it, against the same model whose
    attention calls PyTorch's SDPA with dropout (which on a CPU falls back to plain attention with PyTorch's

@@ -3,7 +3,7 @@
     python benchmarks/generate.py [--new-tokens 256 1024] [--models tiny seed] [--repeats 3] [--threads 1]
                                   [--out benchmarks/results/generate.json]
 
-Models: `tiny` is configs/tiny.yaml's model (d_model 128, 4 layers, vocab 1024); `seed` is the seed's width
+Models: `tiny` is configs/tiny.yaml's model (d_model 128, 4 layers, vocab 1024); `seed` is the reference design's width
 (configs/default.yaml: d_model 512, 8 layers, 8 heads, feed-forward 1024, vocab 32000). Both get block_size 2048 so
 that the context never slides, and random weights (seed 0): the time per token does not depend on the weights.
 Greedy decoding from a random 16-token prompt, no stop token, so every run produces exactly the asked number of tokens.
@@ -11,7 +11,7 @@ Greedy decoding from a random 16-token prompt, no stop token, so every run produ
 The uncached baseline is the textbook loop: one full forward pass over the whole context per new token, keeping the
 last position's logits (as in the LLMs-from-scratch measurement). Cached and uncached runs alternate (interleaved) and
 each reports its best of `--repeats`; an uncached run longer than `--long-seconds` is not repeated (the 1024-token
-uncached run at the seed's width takes minutes). Both decodes must give the same tokens; the JSON records it.
+uncached run at the reference design's width takes minutes). Both decodes must give the same tokens; the JSON records it.
 """
 import argparse, dataclasses, json, os, platform, sys, time
 from pathlib import Path

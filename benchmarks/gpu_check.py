@@ -176,7 +176,7 @@ def main():
         assert 20 in r['skipped_at'] and r['weights_finite'] and r['last_loss'] < r['first_loss'], r
         return r
 
-    @check('activation offload and checkpointing: peak CUDA memory of a training step (seed width, T=1024)')
+    @check('activation offload and checkpointing: peak CUDA memory of a training step (reference-design width, T=1024)')
     def _():
         if not cuda: return dict(skipped='needs CUDA')
         base = dataclasses.replace(load_config('default').model, block_size=1024)
@@ -244,7 +244,7 @@ def main():
         finally: dist.destroy_process_group()
 
     if not a.quick:
-        @check('mixed precision speed at the seed width (benchmarks/train.py --device cuda)')
+        @check('mixed precision speed at the reference-design width (benchmarks/train.py --device cuda)')
         def _():
             if not cuda: return dict(skipped='needs CUDA')
             import subprocess
@@ -254,7 +254,7 @@ def main():
             r = json.loads(out.read_text())
             return dict(best=r['best'], bf16_speedup=r['bf16_speedup'], fp16_speedup=r['fp16_speedup'], batch='16 x 512')
 
-        @check('generation: KV cache against none (seed width, random weights, greedy)')
+        @check('generation: KV cache against none (reference-design width, random weights, greedy)')
         def _():
             torch.manual_seed(0)
             cfg = dataclasses.replace(load_config('default').model, block_size=1024, dropout=0.0)

@@ -2,10 +2,10 @@
 
 Throughput: one training step (forward, loss, backward, gradient clipping, AdamW step) of
   - scratchlm's `TransformerLM`,
-  - a baseline LM built from `torch.nn.TransformerEncoder` (the seed's literal architecture),
+  - a baseline LM built from `torch.nn.TransformerEncoder` (the reference design's literal architecture),
   - a re-typed copy of nanoGPT's `GPT` model (karpathy/nanoGPT, model.py, MIT licence; the MLP width is a
-    parameter here so that it can match the seed's shape),
-at two shapes: nanoGPT's CPU recipe and the seed's default config (at a batch and length that fit a CPU).
+    parameter here so that it can match the reference design's shape),
+at two shapes: nanoGPT's CPU recipe and the reference design's default config (at a batch and length that fit a CPU).
 The models are timed interleaved (round-robin, order rotated every round) and the best step of all rounds is
 reported, so that load from other processes affects all of them alike; ratios compare the best-of-N times.
 
@@ -17,7 +17,7 @@ Every model runs in this one process with freed memory kept (`keep_freed_memory`
 CPU); `--system-malloc` leaves glibc's defaults, under which large freed blocks go back to the OS and are
 page-faulted in again every step (benchmarks/allocator.py measures that difference on its own).
 
-Memory: peak resident memory (VmHWM of a fresh process) of one forward + backward of the seed's config at
+Memory: peak resident memory (VmHWM of a fresh process) of one forward + backward of the reference design's config at
 T = 1024 for naive / tiled / sdpa attention, with and without gradient checkpointing.
 
 Usage: python benchmarks/model.py [--threads 2] [--rounds 5] [--steps 5] [--skip-memory] [--system-malloc]
@@ -38,7 +38,7 @@ from scratchlm._fixtures import training_memory_probe
 
 # ---------------------------------------------------------------- baselines
 class EncoderLM(nn.Module):
-    "The seed's literal architecture: embedding + positions + nn.TransformerEncoder + Linear head."
+    "The reference design's literal architecture: embedding + positions + nn.TransformerEncoder + Linear head."
     def __init__(self, c: ModelConfig):
         super().__init__()
         self.embedding = nn.Embedding(c.vocab_size, c.d_model)
@@ -241,8 +241,8 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=2, help='torch.set_num_threads for every measurement (default 2)')
     p.add_argument('--rounds', type=int, default=5, help='round-robin rounds over the models')
     p.add_argument('--steps', type=int, default=5, help='timed steps per model per round')
-    p.add_argument('--seed-batch', type=int, default=4, help='batch for the seed shape')
-    p.add_argument('--seed-seq', type=int, default=128, help='sequence length for the seed shape')
+    p.add_argument('--seed-batch', type=int, default=4, help='batch for the reference-design shape')
+    p.add_argument('--seed-seq', type=int, default=128, help='sequence length for the reference-design shape')
     p.add_argument('--memory-seq', type=int, default=1024, help='sequence length of the memory table')
     p.add_argument('--skip-memory', action='store_true', help='keep the memory section of an existing --out file')
     p.add_argument('--skip-throughput', action='store_true', help='keep the throughput section of an existing --out file')
@@ -261,7 +261,7 @@ def main(argv=None):
     if not a.skip_throughput:   # one section per thread count, so runs at 1 and 2 threads can sit side by side
         result.setdefault('throughput', {})[f'{a.threads}_threads'] = measure_throughput(a, nano, seed)
     if not a.skip_memory:
-        print(f'\nPeak memory, seed config, one forward + backward, batch 1, T={a.memory_seq} (fresh process each):', flush=True)
+        print(f'\nPeak memory, reference-design config, one forward + backward, batch 1, T={a.memory_seq} (fresh process each):', flush=True)
         result['memory'] = mem = memory_table(seed, a.memory_seq, 1, a.threads)
         mem['when'], mem['threads'] = time.strftime('%Y-%m-%d %H:%M:%S'), a.threads
         print(f"best: {mem['best']}, {mem['saving_vs_naive']:.0%} less than naive, {mem['saving_vs_sdpa']:.0%} less than sdpa (the default)")

@@ -1,4 +1,4 @@
-"""Mixed-precision benchmark: training-step time and peak memory of fp32 vs bf16 autocast at the seed's width.
+"""Mixed-precision benchmark: training-step time and peak memory of fp32 vs bf16 autocast at the reference design's width.
 
     python benchmarks/train.py [--threads 2] [--repeats 3] [--device cpu|cuda] [--out benchmarks/results/train.json]
 
