@@ -28,63 +28,94 @@ __all__ = ['tiny_config', 'run_tiny', 'tiny_distributed_config', 'train_tiny_ste
            'attention_memory_probe', 'head_memory_probe', 'training_memory_probe', 'measure_read', 'memory_probe']
 
 # %% ../nbs/10_fixtures.ipynb #11f52a7b
-def tiny_config(out_dir, max_steps: int = 60, **training) -> Config:
+def tiny_config(out_dir,  # Folder for the run and its data cache
+                max_steps: int = 60,  # Optimizer steps
+                **training  # Further `TrainingConfig` fields
+               ) -> Config:
     "A seconds-long configuration on the built-in stories (used by the tests and examples)."
     cfg = Config()
-    cfg.model = ModelConfig(vocab_size=64, d_model=64, nhead=4, num_layers=2, dim_feedforward=128, dropout=0.1, block_size=64,
-                            norm_first=True, pos_encoding='learned')
+    cfg.model = ModelConfig(vocab_size=64, d_model=64, nhead=4, num_layers=2, dim_feedforward=128,
+                            dropout=0.1, block_size=64, norm_first=True, pos_encoding='learned')
     cfg.tokenizer = dataclasses.replace(cfg.tokenizer, type='char', vocab_size=256)
     cfg.data = dataclasses.replace(cfg.data, stories=400, cache_dir=str(Path(out_dir) / 'cache'))
-    cfg.training = dataclasses.replace(cfg.training, batch_size=8, gradient_accumulation_steps=2, learning_rate=3e-3, epochs=1,
-                                       warmup_steps=10, max_steps=max_steps, eval_interval=20, eval_steps=4, log_interval=1,
+    cfg.training = dataclasses.replace(cfg.training, batch_size=8, gradient_accumulation_steps=2,
+                                       learning_rate=3e-3, epochs=1, warmup_steps=10, max_steps=max_steps,
+                                       eval_interval=20, eval_steps=4, log_interval=1,
                                        out_dir=str(Path(out_dir) / 'run'), device='cpu', **training)
     return cfg
 
-def run_tiny(out_dir, max_steps: int = 60, kill_at_step: Optional[int] = None, resume: bool = False) -> list:
-    "Train `tiny_config(out_dir)`; optionally die at a step or resume from last.pth. Returns the per-step losses."
+# %% ../nbs/10_fixtures.ipynb #a972f6ff
+def run_tiny(out_dir,  # Folder for the run and its data cache
+             max_steps: int = 60,  # Optimizer steps
+             kill_at_step: Optional[int] = None,  # Kill this process (SIGKILL) after this step
+             resume: bool = False  # Resume from the run's last.pth
+            ) -> list:
+    "Train `tiny_config(out_dir)`, optionally dying at a step or resuming from last.pth; the per-step losses."
     torch.set_num_threads(1)
     model, train_data, valid_data, tok, cfg = build_training(tiny_config(out_dir, max_steps), progress=False)
-    trainer = Trainer(model, cfg, train_data, valid_data, tokenizer=tok, callbacks=[KillAtStep(kill_at_step)] if kill_at_step else [])
+    callbacks = [KillAtStep(kill_at_step)] if kill_at_step else []
+    trainer = Trainer(model, cfg, train_data, valid_data, tokenizer=tok, callbacks=callbacks)
     if resume: trainer.resume(Path(cfg.training.out_dir) / 'last.pth')
     trainer.fit(progress=False)
     return [r['loss'] for r in trainer.history if 'loss' in r]
 
 # %% ../nbs/10_fixtures.ipynb #201998cf
-def tiny_distributed_config(work_dir, strategy: str = 'single', batch_size: int = 4, accumulation: int = 1,
-                            max_steps: int = 6, eval_interval: int = 1000, optimizer: str = 'sgd') -> Config:
+def tiny_distributed_config(work_dir,  # Folder for the run and its data cache
+                            strategy: str = 'single',  # 'single', 'ddp' or 'fsdp'
+                            batch_size: int = 4,  # Sequences per micro-batch in each process
+                            accumulation: int = 1,  # Micro-batches per optimizer step
+                            max_steps: int = 6,  # Optimizer steps
+                            eval_interval: int = 1000,  # Steps between evaluations
+                            optimizer: str = 'sgd'  # 'sgd' or 'adamw'
+                           ) -> Config:
     "A seconds-long deterministic run on the built-in stories (dropout off) for the equality tests."
     cfg = tiny_config(work_dir, max_steps=max_steps)
     cfg.model = dataclasses.replace(cfg.model, dropout=0.0)
-    cfg.training = dataclasses.replace(cfg.training, batch_size=batch_size, gradient_accumulation_steps=accumulation,
-                                       eval_interval=eval_interval, log_interval=1, grad_clip=0.0, optimizer=optimizer,
+    cfg.training = dataclasses.replace(cfg.training, batch_size=batch_size,
+                                       gradient_accumulation_steps=accumulation, eval_interval=eval_interval,
+                                       log_interval=1, grad_clip=0.0, optimizer=optimizer,
                                        learning_rate=0.1 if optimizer == 'sgd' else 1e-2,
-                                       lr_schedule='constant')   # the rate at a step must not depend on the run's length
+                                       lr_schedule='constant')   # a step's rate must not depend on max_steps
     cfg.distributed = DistributedConfig(strategy=strategy)
     return cfg
 
-def train_tiny_steps(work_dir: str, strategy: str = 'single', batch_size: int = 4, accumulation: int = 1, max_steps: int = 6,
-                     resume_from: Optional[str] = None, save_as: Optional[str] = None, optimizer: str = 'sgd') -> dict:
-    "Train `tiny_distributed_config` in this process (one rank of a job, or alone); return rank 0's full weights and losses."
+# %% ../nbs/10_fixtures.ipynb #2f544dac
+def train_tiny_steps(work_dir: str,  # Folder for the run and its data cache
+                     strategy: str = 'single',  # 'single', 'ddp' or 'fsdp'
+                     batch_size: int = 4,  # Sequences per micro-batch in each process
+                     accumulation: int = 1,  # Micro-batches per optimizer step
+                     max_steps: int = 6,  # Optimizer steps
+                     resume_from: Optional[str] = None,  # A checkpoint to resume from
+                     save_as: Optional[str] = None,  # At the end, save a checkpoint of this name
+                     optimizer: str = 'sgd'  # 'sgd' or 'adamw'
+                    ) -> dict:
+    "Train `tiny_distributed_config` (as one rank of a job, or alone); rank 0's full weights and losses."
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
-    cfg = tiny_distributed_config(work_dir, strategy, batch_size, accumulation, max_steps, optimizer=optimizer)
+    cfg = tiny_distributed_config(work_dir, strategy, batch_size, accumulation, max_steps,
+                                  optimizer=optimizer)
     rank = dist.get_rank() if dist.is_initialized() else 0
-    if rank == 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)   # rank 0 builds the caches first
-    if dist.is_initialized(): dist.barrier()
+    if rank == 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)
+    if dist.is_initialized(): dist.barrier()   # rank 0 builds the caches first, the others read them
     if rank != 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)
     trainer = Trainer(model, cfg, train, valid, tokenizer=tok,
                       wrap=lambda m: wrap_model(m, cfg.distributed, cfg.training.precision))
     if resume_from: trainer.resume(resume_from)
     trainer.fit(progress=False)
     if save_as: trainer.save(save_as)
-    weights = get_model_state_dict(trainer.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return dict(weights=weights, losses=[r['loss'] for r in trainer.history if 'loss' in r], step=trainer.state.step)
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    weights = get_model_state_dict(trainer.model, options=options)
+    losses = [r['loss'] for r in trainer.history if 'loss' in r]
+    return dict(weights=weights, losses=losses, step=trainer.state.step)
 
 # %% ../nbs/10_fixtures.ipynb #8a84f3ad
-def step_timing(steps: int = 10, batch_size: int = 32, num_threads: int = 1, strategy: str = "ddp",
-                keep_memory: bool = True  # keep_freed_memory() first, as the Trainer does on a CPU, so every setup runs alike
+def step_timing(steps: int = 10,  # Timed steps (and all-reduces), after two untimed ones
+                batch_size: int = 32,  # Sequences per step, shared among the processes
+                num_threads: int = 1,  # torch threads in each process
+                strategy: str = "ddp",  # With several processes: 'ddp' or 'fsdp'
+                keep_memory: bool = True  # keep_freed_memory() first, as the Trainer does on a CPU
                ) -> dict:
-    "Seconds per training step of the tiny recipe's model (this rank's share of the batch) and per gradient all-reduce."
-    if keep_memory: keep_freed_memory()
+    "Median seconds per training step of the tiny recipe's model (this rank's share) and per all-reduce."
+    if keep_memory: keep_freed_memory()     # so that every setup runs alike
     torch.set_num_threads(num_threads)
     cfg = load_config('tiny')
     world = dist.get_world_size() if dist.is_initialized() else 1
@@ -106,7 +137,8 @@ def step_timing(steps: int = 10, batch_size: int = 32, num_threads: int = 1, str
         for i in range(steps + 2):
             dist.barrier(); t0 = time.perf_counter(); dist.all_reduce(buf)
             if i >= 2: comm.append(time.perf_counter() - t0)
-    return dict(step_seconds=sorted(times)[len(times) // 2], allreduce_seconds=sorted(comm)[len(comm) // 2] if comm else 0.0,
+    return dict(step_seconds=sorted(times)[len(times) // 2],
+                allreduce_seconds=sorted(comm)[len(comm) // 2] if comm else 0.0,
                 parameters=n_params, world_size=world, threads=num_threads, batch_per_rank=B)
 
 # %% ../nbs/10_fixtures.ipynb #4710196a
@@ -116,9 +148,12 @@ def allocation_probe(mib: int = 64) -> dict:
     x = torch.ones(mib * 2**20 // 4)
     return dict(peak_bytes=peak_rss_bytes_above(before), filled=float(x[-1]))
 
+# %% ../nbs/10_fixtures.ipynb #558a5b69
 def attention_memory_probe(impl: str,  # 'naive', 'tiled' or 'sdpa'
                            seq_len: int,  # Sequence length T
-                           batch: int = 1, nhead: int = 8, head_dim: int = 64,
+                           batch: int = 1,  # Sequences
+                           nhead: int = 8,  # Heads
+                           head_dim: int = 64,  # Width of each head
                            dropout_p: float = 0.0  # Attention dropout during the measured step
                           ) -> dict:
     "One causal attention forward + backward; peak resident memory above the starting point, in bytes."
@@ -128,9 +163,13 @@ def attention_memory_probe(impl: str,  # 'naive', 'tiled' or 'sdpa'
     attend(q, k, v, impl, causal=True, dropout_p=dropout_p).sum().backward()
     return dict(impl=impl, seq_len=seq_len, peak_bytes=peak_rss_bytes() - before)
 
+# %% ../nbs/10_fixtures.ipynb #bf57ea7b
 def head_memory_probe(head: str,  # 'softmax' or 'adaptive'
-                      n_tokens: int = 512, d_model: int = 512, vocab_size: int = 32000, seed: int = 0) -> dict:
-    "Forward + backward of the output layer and its loss on Zipf-distributed targets; peak memory above start."
+                      n_tokens: int = 512,  # Positions in the batch
+                      d_model: int = 512,  # Width of the hidden states
+                      vocab_size: int = 32000,  # Vocabulary
+                      seed: int = 0) -> dict:
+    "Output layer and loss, forward + backward, on Zipf-distributed targets; peak memory above the start."
     torch.manual_seed(seed)
     x = torch.randn(n_tokens, d_model, requires_grad=True)
     targets = torch.multinomial(zipf_counts(vocab_size).float(), n_tokens, replacement=True)
@@ -146,7 +185,7 @@ def training_memory_probe(config: dict,  # ModelConfig fields
                           batch: int = 1,  # Sequences
                           seq_len: int = 1024,  # Tokens per sequence
                           seed: int = 0) -> dict:
-    "One training forward + backward of TransformerLM(config); peak resident memory above the built model, in bytes."
+    "One training forward + backward of TransformerLM(config); peak resident memory above the built model."
     torch.manual_seed(seed)
     model = TransformerLM(ModelConfig(**config)).train()
     ids = torch.randint(model.config.vocab_size, (batch, seq_len + 1))
@@ -154,30 +193,42 @@ def training_memory_probe(config: dict,  # ModelConfig fields
     model(ids[:, :-1], ids[:, 1:]).loss.backward()
     return dict(peak_bytes=peak_rss_bytes_above(before), params=count_parameters(model))
 
-def measure_read(path, text_column=None) -> dict:
-    "Read every document of `path`; report documents, characters, seconds and peak RSS (run it in a fresh process)."
+# %% ../nbs/10_fixtures.ipynb #49b8cbbc
+def measure_read(path,  # Files, folders or globs, as for `read_documents`
+                 text_column=None  # Column or field holding the text (None: the only text column)
+                ) -> dict:
+    "Read every document of `path`: documents, characters, seconds and peak RSS (run it in a fresh process)."
     t0 = time.perf_counter()
     r = read_documents(path, text_column=text_column)
     n = sum(1 for _ in r)
-    return dict(documents=n, characters=r.stats.characters, seconds=time.perf_counter() - t0, peak_bytes=peak_rss_bytes())
+    return dict(documents=n, characters=r.stats.characters, seconds=time.perf_counter() - t0,
+                peak_bytes=peak_rss_bytes())
 
-def memory_probe(precision: str = 'fp32', checkpointing: bool = False, batch_size: int = 8, block_size: int = 256,
-                 d_model: int = 512, num_layers: int = 8, vocab_size: int = 32000, steps: int = 2,
+# %% ../nbs/10_fixtures.ipynb #add68775
+def memory_probe(precision: str = 'fp32',  # 'fp32', 'bf16' or 'fp16' (CUDA only)
+                 checkpointing: bool = False,  # Gradient checkpointing
+                 batch_size: int = 8,  # Sequences per step
+                 block_size: int = 256,  # Tokens per sequence
+                 d_model: int = 512,  # Width (8 heads, feed-forward twice as wide)
+                 num_layers: int = 8,  # Blocks
+                 vocab_size: int = 32000,  # Vocabulary
+                 steps: int = 2,  # Training steps (at least 2); the first is not timed or counted
                  keep_memory: bool = False,  # Call keep_freed_memory() first, as the Trainer does on a CPU
                  device: Optional[str] = None  # None: CUDA for fp16, else the CPU
                 ) -> dict:
-    "Peak RSS, step times and page faults of training steps of the seed-width model (run it in a fresh process via measure_in_subprocess)."
+    "Peak memory, step times, page faults and kernel time of training steps (run it in a fresh process)."
     kept = keep_freed_memory() if keep_memory else False
     torch.manual_seed(0)
     device = torch.device(device or ('cuda' if precision == 'fp16' else 'cpu'))
-    mc = ModelConfig(vocab_size=vocab_size, d_model=d_model, nhead=8, num_layers=num_layers, dim_feedforward=2 * d_model,
-                     dropout=0.0, block_size=block_size, gradient_checkpointing=checkpointing)
+    mc = ModelConfig(vocab_size=vocab_size, d_model=d_model, nhead=8, num_layers=num_layers,
+                     dim_feedforward=2 * d_model, dropout=0.0, block_size=block_size,
+                     gradient_checkpointing=checkpointing)
     model = TransformerLM(mc).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == 'fp16')
     x, y = (torch.randint(0, vocab_size, (batch_size, block_size), device=device) for _ in range(2))
     times = []
-    for i in range(max(2, steps)):                        # from the second step on, the optimizer state exists too
+    for i in range(max(2, steps)):   # from the second step on, the optimizer state exists too
         if i == 1: faults0, sys0 = faults_and_system_seconds()
         t0 = time.perf_counter()
         with autocast_context(precision, device): loss = model(x, y).loss

@@ -1,4 +1,4 @@
-"""An appendix: how the lessons measure memory and speed, and the CPU fast paths scratchlm uses, each with the measurement that justifies it.
+"""An appendix: the tools the lessons use to measure memory and speed, and the CPU fast paths scratchlm takes, each with the measurement that justifies it.
 
 Docs: https://scratchlm.github.io/scratchlm/performance.html.md"""
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['peak_rss_bytes', 'current_rss_bytes', 'measure_in_subprocess', 'peak_rss_bytes_above', 'flops_per_token',
+__all__ = ['peak_rss_bytes', 'current_rss_bytes', 'peak_rss_bytes_above', 'measure_in_subprocess', 'flops_per_token',
            'measure_peak_flops', 'malloc_tuned_by_environment', 'keep_freed_memory', 'faults_and_system_seconds',
            'dropout']
 
@@ -38,42 +38,54 @@ def current_rss_bytes() -> int:
     "This process's resident memory now (VmRSS), or the peak where /proc is missing."
     return _proc_status_bytes('VmRSS') or peak_rss_bytes()
 
-def measure_in_subprocess(fn,  # A module-level function of an importable module; it must return JSON-able data
+def peak_rss_bytes_above(before: int) -> int:
+    "Peak resident memory of this process above `before` bytes."
+    return peak_rss_bytes() - before
+
+# %% ../nbs/09_performance.ipynb #3eb10996
+def measure_in_subprocess(fn,  # A module-level function of an importable module; it returns JSON-able data
                           timeout: float = 600,  # Seconds before the child is killed
-                          threads: Optional[int] = None,  # torch threads in the child (None = torch's default)
-                          hand_back_freed_memory: bool = True,  # Fix glibc's mmap threshold at 64 KiB so peak RSS tracks live tensors; False leaves malloc alone (for timing)
+                          threads: Optional[int] = None,  # torch threads in the child (None: torch's default)
+                          hand_back_freed_memory: bool = True,  # Peak tracks live tensors (False: for timing)
                           **kwargs  # Keyword arguments for `fn` (JSON-able)
                          ):
     "Run `fn(**kwargs)` in a fresh Python process and return its result, so its memory peak is its own."
     if fn.__module__ == '__main__':
         raise ValueError(f'{fn.__name__} is defined in __main__, which a fresh process cannot import; '
-                         f'import it from its scratchlm module (e.g. `from scratchlm.attention import {fn.__name__}`)')
-    code = (f'import json, sys, torch\n{"" if threads is None else f"torch.set_num_threads({threads})"}\n'
+                         f'import it from its scratchlm module '
+                         f'(e.g. `from scratchlm.attention import {fn.__name__}`)')
+    set_threads = '' if threads is None else f'torch.set_num_threads({threads})'
+    code = (f'import json, sys, torch\n{set_threads}\n'
             f'from {fn.__module__} import {fn.__name__} as fn\n'
             f'print("@@RESULT@@" + json.dumps(fn(**json.loads(sys.argv[1]))))')
-    # A fixed mmap threshold makes glibc hand every large block straight back to the OS when it is freed, so the
-    # resident-memory peak tracks the tensors that are alive rather than the allocator's free lists.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    # A fixed mmap threshold makes glibc hand every large block straight back to the OS when it is freed, so
+    # the resident-memory peak tracks the tensors that are alive rather than the allocator's free lists.
     if hand_back_freed_memory: env['MALLOC_MMAP_THRESHOLD_'] = '65536'
-    proc = subprocess.run([sys.executable, '-c', code, json.dumps(kwargs)], capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run([sys.executable, '-c', code, json.dumps(kwargs)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
     lines = [l for l in proc.stdout.splitlines() if l.startswith('@@RESULT@@')]
     if proc.returncode or not lines:
-        raise RuntimeError(f'{fn.__name__}({kwargs}) failed in the subprocess (exit {proc.returncode}):\n{proc.stderr[-2000:]}')
+        raise RuntimeError(f'{fn.__name__}({kwargs}) failed in the subprocess (exit {proc.returncode}):\n'
+                           f'{proc.stderr[-2000:]}')
     return json.loads(lines[-1][len('@@RESULT@@'):])
 
-def peak_rss_bytes_above(before: int) -> int:
-    "Peak resident memory of this process above `before` bytes."
-    return peak_rss_bytes() - before
-
 # %% ../nbs/09_performance.ipynb #2dcef841
-def flops_per_token(config, model: torch.nn.Module) -> float:
-    "Training FLOPs per token: 6 x non-embedding parameters + 12 x layers x width x context (PaLM, appendix B)."
+def flops_per_token(config,  # The model's `ModelConfig`
+                    model: torch.nn.Module  # The model; its embedding is not counted
+                   ) -> float:
+    "Training FLOPs per token: 6 x non-embedding parameters + 12 x layers x width x context."
     n = sum(p.numel() for p in model.parameters()) - model.embedding.weight.numel()
     return 6 * n + 12 * config.num_layers * config.d_model * config.block_size
 
-def measure_peak_flops(device: torch.device, dtype=torch.float32, sizes=(512, 1024), repeats: int = 5) -> float:
-    "The matrix-multiply FLOP/s this device reaches: the fastest of `repeats` square GEMMs at each size (robust to brief noise)."
-    gen = torch.Generator(device=device).manual_seed(0)          # a private generator: timing must not move the global RNG
+# %% ../nbs/09_performance.ipynb #372e4390
+def measure_peak_flops(device: torch.device,  # Where to time the products
+                       dtype=torch.float32,  # The products' dtype (the training precision's)
+                       sizes=(512, 1024),  # Sizes of the square matrices
+                       repeats: int = 5  # Timed products per size; the fastest counts
+                      ) -> float:
+    "The matrix-multiply FLOP/s this device reaches: the fastest square GEMM (robust to brief noise)."
+    gen = torch.Generator(device=device).manual_seed(0)     # private: timing must not move the global RNG
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     best = 0.0
     for n in sizes:
@@ -85,7 +97,7 @@ def measure_peak_flops(device: torch.device, dtype=torch.float32, sizes=(512, 10
     return best
 
 # %% ../nbs/09_performance.ipynb #7d9f3028
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3                 # mallopt's parameter numbers, from glibc's <malloc.h>
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers, from glibc's <malloc.h>
 
 def _glibc():
     "The running glibc, or None (macOS, Windows, musl)."
@@ -100,17 +112,19 @@ def _glibc():
 _MALLOC_SETTINGS = ('mmap_threshold', 'trim_threshold', 'top_pad', 'mmap_max')
 
 def malloc_tuned_by_environment() -> bool:
-    "True if the environment already sets glibc's malloc thresholds (MALLOC_MMAP_THRESHOLD_ etc. or GLIBC_TUNABLES)."
+    "True if the environment already tunes glibc's malloc (`MALLOC_*_` variables or GLIBC_TUNABLES)."
     tunables = os.environ.get('GLIBC_TUNABLES', '')
-    return any(f'MALLOC_{k.upper()}_' in os.environ or f'glibc.malloc.{k}' in tunables for k in _MALLOC_SETTINGS)
+    return any(f'MALLOC_{k.upper()}_' in os.environ or f'glibc.malloc.{k}' in tunables
+               for k in _MALLOC_SETTINGS)
 
-def keep_freed_memory(mmap_threshold: int = 2**30,  # Only blocks at least this large get their own mmap (returned when freed)
-                      trim_threshold: int = 2**30  # Free memory at the top of the heap kept for reuse before trimming
+def keep_freed_memory(mmap_threshold: int = 2**30,  # Only blocks at least this large get their own mmap
+                      trim_threshold: int = 2**30  # Free memory at the top of the heap kept before trimming
                      ) -> bool:
-    "Make glibc keep freed memory for reuse instead of returning it to the OS; True if applied (glibc only, process-wide)."
+    "Make glibc keep freed memory for reuse, process-wide; False where not glibc or tuned by the environment."
     libc = _glibc()
     if libc is None or malloc_tuned_by_environment(): return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+    return (bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)))
+            and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))))
 
 # %% ../nbs/09_performance.ipynb #105eea1c
 def faults_and_system_seconds() -> tuple[int, float]:
@@ -125,11 +139,11 @@ class _CPUDropout(torch.autograd.Function):
     "Dropout with 16-bit uniform random integers drawn four per 64-bit word; saves only the boolean mask."
     @staticmethod
     def forward(ctx, x, p):
-        n, threshold = x.numel(), round(p * 65536)                           # drop where u < threshold, u uniform in [0, 65536)
+        n, threshold = x.numel(), round(p * 65536)             # drop where u < threshold, u in [0, 65536)
         words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=x.device)
-        u = words.view(torch.int16)[:n].view(x.shape)                       # uniform in [-32768, 32767]
-        keep = u >= threshold - 32768                                         # (x.shape) bool
-        ctx.scale = 65536 / (65536 - threshold)                               # 1 / (1 - p actually used)
+        u = words.view(torch.int16)[:n].view(x.shape)          # uniform in [-32768, 32767]
+        keep = u >= threshold - 32768                           # (x.shape) bool
+        ctx.scale = 65536 / (65536 - threshold)                 # 1 / (1 - p actually used)
         ctx.save_for_backward(keep)
         return torch.mul(x, keep).mul_(ctx.scale)
 
@@ -145,5 +159,6 @@ def dropout(x: torch.Tensor,  # Activations
     "Dropout; on a CPU with a mask from 16-bit random integers (see above), elsewhere `F.dropout`."
     if not 0 <= p <= 1: raise ValueError(f'dropout probability must be in [0, 1], got {p}')
     if not training or p == 0: return x
-    if x.device.type != 'cpu' or round(p * 65536) == 65536: return F.dropout(x, p, True)   # p (almost) 1: drop everything
+    if x.device.type != 'cpu' or round(p * 65536) == 65536:    # not a CPU, or p (almost) 1: drop everything
+        return F.dropout(x, p, True)
     return _CPUDropout.apply(x, p)
