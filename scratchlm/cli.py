@@ -76,7 +76,7 @@ def _report(cfg: Config, trainer: Trainer, metrics: dict, result: dict, prompt: 
 
 def train_parser() -> argparse.ArgumentParser:
     "The command line of scratchlm-train."
-    p = argparse.ArgumentParser(prog='scratchlm-train', description="Train a scratchlm language model (the seed's `train.py --config`).",
+    p = argparse.ArgumentParser(prog='scratchlm-train', description="Train a scratchlm language model (the reference design's `train.py --config`).",
                                 epilog='Example: scratchlm-train --config tiny training.max_steps=200 model.d_model=256')
     p.add_argument('overrides', nargs='*', help='config overrides section.key=value, e.g. training.learning_rate=3e-4')
     p.add_argument('--config', default='tiny', help='a YAML config file, or a shipped name: tiny, default (default: tiny)')

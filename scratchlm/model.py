@@ -1,4 +1,4 @@
-"""Normalisation, feed-forward, residual blocks (post-norm and pre-norm), three kinds of positions, the output heads and losses, and `TransformerLM`: the seed's 8-layer, 512-wide model built from our own parts.
+"""Normalisation, feed-forward, residual blocks (post-norm and pre-norm), three kinds of positions, the output heads and losses, and `TransformerLM`: the reference design's 8-layer, 512-wide model built from our own parts.
 
 Docs: https://scratchlm.github.io/scratchlm/blocks.html.md"""
 
