@@ -1,4 +1,4 @@
-"""Configuration, reproducibility, devices and precision, and the built-in story corpus that every later notebook trains on.
+"""The built-in story corpus that every later notebook trains on, and the best loss any model can reach on it; then configuration, reproducibility, devices and precision.
 
 Docs: https://scratchlm.github.io/scratchlm/core.html.md"""
 
@@ -9,18 +9,320 @@ from __future__ import annotations
 import dataclasses, difflib, functools, math, os, platform, random, time, types
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
-from typing import Literal, Optional, Union, get_args, get_origin, get_type_hints
+from typing import Callable, Literal, Optional, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 import torch
 import yaml
 
 # %% auto #0
-__all__ = ['ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig', 'Config', 'ConfigError',
-           'config_path', 'apply_overrides', 'load_config', 'config_from_dict', 'seed_everything', 'get_device',
-           'autocast_dtype', 'cpu_bf16_speedup', 'bf16_is_fast', 'cpu_info', 'format_count', 'format_bytes',
-           'count_parameters', 'StoryChooser', 'Story', 'sample_story', 'stories', 'story_derivations', 'story_logprob',
-           'corpus_entropy', 'corpus_stats', 'write_story_split']
+__all__ = ['StoryChooser', 'Story', 'sample_story', 'stories', 'story_derivations', 'story_logprob', 'corpus_entropy',
+           'corpus_stats', 'write_story_split', 'ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig',
+           'DistributedConfig', 'Config', 'ConfigError', 'config_path', 'apply_overrides', 'load_config',
+           'config_from_dict', 'seed_everything', 'get_device', 'autocast_dtype', 'cpu_bf16_speedup', 'bf16_is_fast',
+           'cpu_info', 'format_count', 'format_bytes', 'count_parameters']
+
+# %% ../nbs/00_core.ipynb #c9ab1f96
+class StoryChooser:
+    "Makes a story's choices at random (recording their log-probability), or replays `forced` choices."
+    def __init__(self,
+                 rng: Optional[random.Random] = None,  # Source of the random choices
+                 forced: Optional[list[int]] = None,  # Choices to replay instead, as option indices
+                 target: Optional[str] = None  # During a replay: the text that must come out
+                ):
+        self.rng, self.forced, self.target = rng, forced, target
+        self.parts, self.choices, self.logprob, self.length = [], [], 0.0, 0
+
+    def _choose(self, n: int, weights) -> int:
+        w = weights or [1] * n
+        if self.forced is None: k = self.rng.choices(range(n), weights=w)[0]
+        elif len(self.choices) < len(self.forced): k = self.forced[len(self.choices)]
+        else: raise _NeedChoice(n)
+        self.choices.append(k)
+        self.logprob += math.log(w[k] / sum(w))
+        return k
+
+    def say(self, text: str):  # The text to write next
+        "Write `text`; during a replay, stop as soon as the text stops matching the target."
+        if self.target is not None and not self.target.startswith(text, self.length): raise _Dead()
+        self.parts.append(text)
+        self.length += len(text)
+
+    def pick(self, options: list,  # The strings to choose from
+             weights=None  # Their relative weights; None = equally likely
+            ) -> str:
+        "Choose one of the strings in `options`, write it, and return it."
+        choice = options[self._choose(len(options), weights)]
+        self.say(choice)
+        return choice
+
+    def branch(self, options: list,  # Anything to choose from: sub-stories, counts, pairs
+               weights=None):  # Their relative weights; None = equally likely
+        "Choose one of `options` (any objects) without writing anything."
+        return options[self._choose(len(options), weights)]
+
+    @property
+    def text(self) -> str: return ''.join(self.parts)
+
+# %% ../nbs/00_core.ipynb #d9b4a05d
+_HEROINES = ('Lily Mia Zoe Anna Ruby Ella Nora Lucy Ivy Rosa Maya Hana Sara Tess Pia Jade Molly Daisy Clara '
+             'Wren').split()
+_HEROES = ('Tom Ben Max Leo Sam Finn Jack Omar Theo Eli Noah Milo Jonah Ravi Hugo Otto Felix Kai Luca '
+           'Ned').split()
+_NAMES = _HEROINES + _HEROES
+_ANIMALS = 'rabbit cat dog mouse fox bear duck frog owl squirrel hedgehog turtle'.split()
+_KINDS = {'she': ['girl'] + _ANIMALS, 'he': ['boy'] + _ANIMALS}
+_LOOKS = ['a little', 'a small', 'a happy', 'a kind', 'a brave', 'a curious', 'a clever', 'a shy', 'a funny',
+          'a gentle', 'a busy', 'a sleepy', 'an old', 'a young', 'a friendly', 'a quiet']
+_PLACES = ['a small village', 'a big forest', 'a quiet town', 'a green valley', 'a sunny meadow',
+           'a tall castle', 'a cozy house', 'a busy city', 'a little farm', 'a snowy hill', 'a warm island',
+           'a deep wood']
+_LOVES = ['play in the park', 'read books', 'sing songs', 'climb trees', 'paint pictures',
+          'dance in the rain', 'look at the stars', 'bake cookies', 'build sand castles',
+          'collect shiny stones', 'swim in the lake', 'fly kites', 'pick flowers', 'tell jokes',
+          'run in the grass', 'draw with chalk', 'play the drum', 'watch the clouds', 'feed the birds',
+          'jump in puddles']
+
+def _pronoun(name): return 'she' if name in _HEROINES else 'he'
+def _possessive(name): return 'her' if name in _HEROINES else 'his'
+def _cap(s): return s[0].upper() + s[1:]
+
+# %% ../nbs/00_core.ipynb #f8335ab1
+def _opening(c: StoryChooser) -> tuple[str, str]:
+    c.say('Once upon a time, ')
+    form = c.branch(['there was', 'in', 'lived'])
+    if form == 'in':
+        c.say('in '); c.pick(_PLACES); c.say(', there lived ')
+    elif form == 'there was': c.say('there was ')
+    c.pick(_LOOKS); c.say(' ')
+    name_at = c.branch(['named', 'called'])
+    # the name fixes the pronoun, and the pronoun which kinds are possible
+    gender = c.branch(['she', 'he'])
+    c.pick(_KINDS[gender]); c.say(f' {name_at} ')
+    name = c.pick(_HEROINES if gender == 'she' else _HEROES)
+    if form == 'lived': c.say(' lived in '); c.pick(_PLACES)
+    c.say('. ')
+    pro = _pronoun(name)
+    c.say(f'{_cap(pro)} loved to '); c.pick(_LOVES); c.say('. ')
+    c.say(f'{_cap(pro)} had a best friend, ')
+    c.pick(_LOOKS); c.say(' ')
+    friend_gender = c.branch(['she', 'he'])
+    c.pick(_KINDS[friend_gender]); c.say(' named ')
+    friend = c.pick([n for n in (_HEROINES if friend_gender == 'she' else _HEROES) if n != name])
+    c.say('. ')
+    return name, friend
+
+# %% ../nbs/00_core.ipynb #05264b10
+_THINGS = ['red ball', 'blue hat', 'teddy bear', 'toy boat', 'favorite book', 'little drum', 'green kite',
+           'yellow scarf', 'shiny key', 'wooden spoon', 'paper crown', 'toy train', 'striped sock',
+           'purple cup', 'magic stone', 'tiny bell']
+_SPOTS = ['under the bed', 'behind the door', 'in the garden', 'near the big tree', 'inside the old box',
+          'on the top shelf', 'by the pond', 'in the kitchen', 'under the stairs', 'behind the sofa',
+          'in the tall grass', 'next to the well']
+_SAD = ['sad', 'worried', 'upset', 'lonely', 'scared', 'grumpy']
+_GLAD = ['happy', 'glad', 'proud', 'excited', 'thankful', 'joyful']
+_OUTINGS = ['the park', 'the river', 'the beach', 'the market', 'the forest', 'the hill', 'the lake',
+            'the farm']
+_STUCK = ['stuck in a tree', 'stuck in the mud', 'caught in a net', 'trapped behind a big rock',
+          'lost in the fog']
+_CRITTERS = ['a baby bird', 'a little kitten', 'a tiny puppy', 'a young deer', 'a small goat', 'a lost lamb',
+             'a baby duck']
+_RESCUES = [('found a long stick', 'and used it to help'), ('made a rope from vines', 'and pulled gently'),
+            ('called for the farmer', 'who came to help'),
+            ('pushed together as hard as they could', 'and did not give up')]
+_SKILLS = ['ride a bike', 'swim', 'whistle', 'tie shoes', 'jump rope', 'read a map', 'play the flute',
+           'bake bread', 'juggle three apples', 'skate on ice']
+_TREATS = ['a big red apple', 'a bag of cherries', 'a warm muffin', 'a jar of honey', 'a box of cookies',
+           'a slice of pie']
+_MORALS = {'lost': ['friends help each other', 'it is good to ask for help',
+                    'a friend makes every problem smaller'],
+           'rescue': ['being kind is the best thing', 'even small friends can do big things',
+                      'it feels good to help others'],
+           'learn': ['you should never give up', 'practice makes things easier', 'trying again is brave'],
+           'share': ['sharing makes everyone happy', 'it is good to share',
+                     'a gift is sweeter when it is shared']}
+
+# %% ../nbs/00_core.ipynb #302c17e6
+def _lost(c: StoryChooser, name, friend):
+    pro, pos = _pronoun(name), _possessive(name)
+    c.say(f'One day, {name} could not find {pos} '); thing = c.pick(_THINGS); c.say('. ')
+    c.say(f'{_cap(pro)} felt '); c.pick(_SAD); c.say('. ')
+    for _ in range(c.branch([1, 2, 3])):
+        c.say(f'{_cap(pro)} looked '); c.pick(_SPOTS); c.say(', but it was not there. ')
+    c.say(f'Then {friend} came by and said, "')
+    c.pick(['Why are you so sad', 'What is wrong', 'Are you all right'])
+    c.say(f', {name}?" "I lost my {thing}," said {name}. ')
+    c.say(f'"Do not worry. I will help you," said {friend}. Together they looked ')
+    c.pick(_SPOTS); c.say(', and there it was! ')
+    c.say(f'{name} was so '); c.pick(_GLAD); c.say(f'. {_cap(pro)} hugged {friend} and said, "Thank you!" ')
+
+def _rescue(c: StoryChooser, name, friend):
+    c.say(f'One day, {name} and {friend} went to '); c.pick(_OUTINGS); c.say('. ')
+    c.say('There they saw ')
+    critter = c.pick(_CRITTERS)
+    c.say(' that was ')
+    c.pick(_STUCK)
+    c.say('. ')
+    c.say('"We have to help it!" said '); c.pick([name, friend]); c.say('. ')
+    c.say('They '); act = c.branch(_RESCUES); c.say(f'{act[0]} {act[1]}. ')
+    c.say(f'At last, the {critter.split(" ", 1)[1]} was free. ')
+    c.say('It ')
+    c.pick(['chirped', 'jumped', 'danced', 'smiled'])
+    c.say(' and said, "Thank you, my friends!" ')
+
+# %% ../nbs/00_core.ipynb #f62cd841
+def _learn(c: StoryChooser, name, friend):
+    pro = _pronoun(name)
+    c.say(f'One day, {name} wanted to learn how to '); skill = c.pick(_SKILLS); c.say('. ')
+    c.say('At first, it was very hard. ')
+    for _ in range(c.branch([1, 2])):
+        c.say(f'{_cap(pro)} ')
+        c.pick(['fell down', 'made a mistake', 'got tired', 'wanted to stop'])
+        c.say(', and ')
+        c.say(f'{pro} felt '); c.pick(_SAD); c.say('. ')
+    c.say(f'{friend} said, "')
+    c.pick(['Keep trying!', 'Do not give up!', 'Try one more time!'])
+    c.say(' You can do it." ')
+    c.say(f'So {name} tried again and again. After many days, {name} could {skill}! ')
+    c.say(f'{_cap(pro)} felt '); c.pick(_GLAD); c.say('. ')
+
+def _share(c: StoryChooser, name, friend):
+    pro = _pronoun(name)
+    c.say(f'One day, {name} found ')
+    c.pick(_TREATS)
+    c.say(' on the ')
+    c.pick(['table', 'path', 'doorstep', 'bench'])
+    c.say('. ')
+    c.say(f'{_cap(pro)} wanted to keep it all. But then {pro} saw that {friend} looked ')
+    c.pick(['hungry', 'sad', 'lonely']); c.say('. ')
+    c.say(f'{name} thought for a moment. Then {pro} gave half to {friend}. ')
+    c.say(f'{friend} smiled and said, "You are a '); c.pick(['good', 'true', 'kind']); c.say(' friend!" ')
+    c.say(f'Sharing made {name} feel '); c.pick(_GLAD); c.say(' inside. ')
+
+_PLOTS = {'lost': _lost, 'rescue': _rescue, 'learn': _learn, 'share': _share}
+
+# %% ../nbs/00_core.ipynb #e470d98c
+def _ending(c: StoryChooser, name, friend, plot):
+    kind = c.branch(['friends', 'moral', 'night'])
+    if kind == 'friends': c.say(f'From that day on, {name} and {friend} were the best of friends.')
+    elif kind == 'moral': c.say(f'{name} learned that '); c.pick(_MORALS[plot]); c.say('.')
+    else: c.say(f'That night, {name} went to bed with a big smile.')
+    if c.branch([True, False]): c.say(' The end.')
+
+def _story(c: StoryChooser):
+    name, friend = _opening(c)
+    plot = c.branch(list(_PLOTS))
+    _PLOTS[plot](c, name, friend)
+    _ending(c, name, friend, plot)
+
+# %% ../nbs/00_core.ipynb #6bf2020d
+@dataclass
+class Story:
+    "One generated story with the log-probability (natural log) of the choices that made it."
+    text: str  # The story
+    logprob: float  # Natural log of the probability of its choices
+    choices: list[int]  # The option taken at each choice, as an index
+
+def sample_story(rng: random.Random  # The generator that makes the choices
+                ) -> Story:
+    "Draw one story from the grammar using `rng`."
+    c = StoryChooser(rng=rng)
+    _story(c)
+    return Story(c.text, c.logprob, c.choices)
+
+def stories(n: int,  # How many stories
+            seed: int = 0,  # Seed of the generator; the same seed gives the same stories
+            with_logprob: bool = False  # Return `Story` objects (text, logprob, choices) instead of strings
+           ) -> list:
+    "`n` deterministic children's stories from the built-in grammar."
+    if n < 0: raise ValueError(f'n must be >= 0, got {n}')
+    rng = random.Random(seed)
+    out = [sample_story(rng) for _ in range(n)]
+    return out if with_logprob else [s.text for s in out]
+
+# %% ../nbs/00_core.ipynb #3a99cfaf
+class _Dead(Exception): "A replay whose text stopped matching the target."
+
+class _NeedChoice(Exception):
+    "A replay ran out of forced choices; `n` is how many options the next choice has."
+    def __init__(self, n): self.n = n
+
+# %% ../nbs/00_core.ipynb #92938c26
+def story_derivations(text: str,  # The text to derive
+                      limit: int = 10,  # Stop after this many derivations
+                      grammar: Optional[Callable] = None  # A function of a `StoryChooser`; None = the stories
+                     ) -> list[list[int]]:
+    "Every choice sequence (up to `limit`) for which the grammar writes exactly `text`."
+    grammar = grammar or _story
+    found, stack = [], [[]]
+    while stack and len(found) < limit:
+        forced = stack.pop()
+        c = StoryChooser(forced=forced, target=text)
+        try: grammar(c)
+        except _Dead: continue
+        except _NeedChoice as need:
+            stack.extend(forced + [k] for k in reversed(range(need.n)))
+            continue
+        if c.length == len(text): found.append(forced)
+    return found
+
+def story_logprob(text: str,  # The text to score
+                  grammar: Optional[Callable] = None  # A function of a `StoryChooser`; None = the stories
+                 ) -> float:
+    "The exact log-probability (natural log) of `text` under the grammar; -inf if it cannot be written."
+    grammar = grammar or _story
+    total = 0.0
+    for choices in story_derivations(text, limit=1000, grammar=grammar):
+        c = StoryChooser(forced=choices)
+        grammar(c)
+        total += math.exp(c.logprob)
+    return math.log(total) if total > 0 else -math.inf
+
+# %% ../nbs/00_core.ipynb #e53a8123
+def corpus_entropy(n: int = 2000,  # Stories to average over
+                   seed: int = 12345  # Seed of the sample
+                  ) -> dict:
+    "Monte-Carlo estimate of the corpus's entropy: bits per story and per character, with a standard error."
+    sample = stories(n, seed=seed, with_logprob=True)
+    bits = np.array([-s.logprob / math.log(2) for s in sample])
+    chars = np.array([len(s.text) for s in sample])
+    ratio = bits.sum() / chars.sum()
+    # delta-method standard error of a ratio estimator
+    resid = bits - ratio * chars
+    se = math.sqrt((resid ** 2).sum() / (n - 1) / n) / chars.mean()
+    return dict(bits_per_story=float(bits.mean()), chars_per_story=float(chars.mean()),
+                bits_per_char=float(ratio), bits_per_char_se=float(se),
+                nats_per_char=float(ratio * math.log(2)))
+
+# %% ../nbs/00_core.ipynb #5fd9ba64
+def corpus_stats(texts: list[str]  # The stories to describe
+                ) -> dict:
+    "Counts that describe a list of stories: words, distinct words, sentences, distinct sentences, lengths."
+    import re
+    words = [w for t in texts for w in re.findall(r"[A-Za-z']+", t.lower())]
+    sentences = [s.strip() for t in texts for s in re.split(r'(?<=[.!?])\s+', t) if s.strip()]
+    lengths = [len(t) for t in texts]
+    return dict(stories=len(texts), words=len(words), distinct_words=len(set(words)),
+                sentences=len(sentences), distinct_sentences=len(set(sentences)),
+                mean_chars=float(np.mean(lengths)) if texts else 0.0,
+                min_chars=min(lengths, default=0), max_chars=max(lengths, default=0))
+
+def write_story_split(folder,  # Folder to write train.txt and valid.txt into (created if missing)
+                      n_train: int = 20000,  # Training stories
+                      n_valid: int = 1000,  # Validation stories
+                      seed: int = 0  # Seed; validation uses its own stream derived from it
+                     ) -> dict:
+    "Write the built-in corpus as train.txt and valid.txt, one story per paragraph (blank-line separated)."
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split, n, s in (('train', n_train, seed), ('valid', n_valid, seed + 1_000_003)):
+        path = folder / f'{split}.txt'
+        tmp = path.with_suffix('.tmp')
+        tmp.write_text('\n\n'.join(stories(n, seed=s)) + '\n')
+        os.replace(tmp, path)
+        paths[split] = path
+    return paths
 
 # %% ../nbs/00_core.ipynb #4858a3a7
 @dataclass
@@ -33,8 +335,9 @@ class ModelConfig:
     dim_feedforward: int = 1024  # Hidden width of the position-wise feed-forward network
     dropout: float = 0.25  # Dropout probability on attention weights and residual branches, in [0, 1)
     block_size: int = 256  # Longest context, in tokens, the model is trained and run on
-    attn_impl: Literal['naive', 'tiled', 'sdpa'] = 'sdpa'  # Attention kernel: written out, tiled (FlashAttention-style), or PyTorch's SDPA
-    norm_first: bool = False  # Pre-norm (True, GPT-2 style) or post-norm (False, like `nn.TransformerEncoderLayer`)
+    # Attention kernel: written out, tiled (FlashAttention-style), or PyTorch's SDPA
+    attn_impl: Literal['naive', 'tiled', 'sdpa'] = 'sdpa'
+    norm_first: bool = False  # Pre-norm (True, GPT-2 style) or post-norm (False, like nn.TransformerEncoder)
     norm: Literal['layernorm', 'rmsnorm'] = 'layernorm'  # Normalisation layer
     activation: Literal['gelu', 'swiglu'] = 'gelu'  # Feed-forward non-linearity
     pos_encoding: Literal['sinusoidal', 'learned', 'rope'] = 'sinusoidal'  # How positions enter the model
@@ -42,7 +345,8 @@ class ModelConfig:
     bias: bool = True  # Biases in linear layers and norms
     gradient_checkpointing: bool = False  # Recompute each block's activations in backward to save memory
     head: Literal['softmax', 'adaptive'] = 'softmax'  # Full softmax or adaptive softmax output head
-    adaptive_cutoffs: list[int] = field(default_factory=list)  # Cluster boundaries for the adaptive head; empty = computed from token counts
+    # Cluster boundaries for the adaptive head; empty = computed from token counts
+    adaptive_cutoffs: list[int] = field(default_factory=list)
     label_smoothing: float = 0.0  # Label smoothing of the cross-entropy, in [0, 1)
     z_loss: float = 0.0  # Weight of the z-loss regulariser (PaLM) on the log-partition function
 
@@ -50,18 +354,24 @@ class ModelConfig:
         "Yield (key, problem) for every impossible value."
         for k in 'vocab_size d_model nhead num_layers dim_feedforward block_size'.split():
             if getattr(self, k) <= 0: yield k, f'must be a positive integer, got {getattr(self, k)}'
-        if self.nhead > 0 and self.d_model % self.nhead:
-            yield 'nhead', f'must divide d_model={self.d_model}, got {self.nhead} (try {_divisors_near(self.d_model, self.nhead)})'
+        divides = self.nhead > 0 and self.d_model % self.nhead == 0
+        if self.nhead > 0 and not divides:
+            hint = _divisors_near(self.d_model, self.nhead)
+            yield 'nhead', f'must divide d_model={self.d_model}, got {self.nhead} (try {hint})'
         if not 0 <= self.dropout < 1: yield 'dropout', f'must be in [0, 1), got {self.dropout}'
-        if not 0 <= self.label_smoothing < 1: yield 'label_smoothing', f'must be in [0, 1), got {self.label_smoothing}'
+        if not 0 <= self.label_smoothing < 1:
+            yield 'label_smoothing', f'must be in [0, 1), got {self.label_smoothing}'
         if self.z_loss < 0: yield 'z_loss', f'must be >= 0, got {self.z_loss}'
-        if self.pos_encoding == 'rope' and self.nhead > 0 and self.d_model % self.nhead == 0 and (self.d_model // self.nhead) % 2:
-            yield 'pos_encoding', f'rope needs an even head size, d_model/nhead = {self.d_model // self.nhead}'
-        if any(c <= 0 for c in self.adaptive_cutoffs) or self.adaptive_cutoffs != sorted(set(self.adaptive_cutoffs)):
-            yield 'adaptive_cutoffs', f'must be increasing positive integers, got {self.adaptive_cutoffs}'
-        elif self.adaptive_cutoffs and self.adaptive_cutoffs[-1] >= self.vocab_size:
-            yield 'adaptive_cutoffs', f'must all be below vocab_size={self.vocab_size}, got {self.adaptive_cutoffs}'
+        head_size = self.d_model // self.nhead if divides else 0
+        if self.pos_encoding == 'rope' and head_size % 2:
+            yield 'pos_encoding', f'rope needs an even head size, d_model/nhead = {head_size}'
+        cuts = self.adaptive_cutoffs
+        if any(c <= 0 for c in cuts) or cuts != sorted(set(cuts)):
+            yield 'adaptive_cutoffs', f'must be increasing positive integers, got {cuts}'
+        elif cuts and cuts[-1] >= self.vocab_size:
+            yield 'adaptive_cutoffs', f'must all be below vocab_size={self.vocab_size}, got {cuts}'
 
+# %% ../nbs/00_core.ipynb #6cd1531c
 def _divisors_near(n, k):
     "The divisors of `n` closest to `k`, as a hint."
     divs = sorted((d for d in range(1, n + 1) if n % d == 0), key=lambda d: abs(d - k))
@@ -71,39 +381,49 @@ def _divisors_near(n, k):
 @dataclass
 class TokenizerConfig:
     "Which tokenizer to train or load."
-    type: Literal['bpe', 'char', 'sentencepiece'] = 'bpe'  # Our byte-level BPE, characters, or the sentencepiece backend
+    type: Literal['bpe', 'char', 'sentencepiece'] = 'bpe'  # Our byte-level BPE, characters, or sentencepiece
     vocab_size: int = 32000  # Size of the vocabulary to train, special tokens included
     path: Optional[str] = None  # A trained tokenizer file to load instead of training one
-    special_tokens: list[str] = field(default_factory=lambda: ['<|endoftext|>'])  # Tokens never split and never produced from ordinary text
+    # Tokens never split and never produced from ordinary text
+    special_tokens: list[str] = field(default_factory=lambda: ['<|endoftext|>'])
     dropout: float = 0.0  # BPE-dropout probability used when encoding training data, in [0, 1)
     sentencepiece_model: Literal['bpe', 'unigram'] = 'bpe'  # Model type when `type` is sentencepiece
 
     def check(self):
+        "Yield (key, problem) for every impossible value."
+        n_special = len(self.special_tokens)
         if self.vocab_size <= 0: yield 'vocab_size', f'must be a positive integer, got {self.vocab_size}'
-        elif self.type == 'bpe' and self.vocab_size < 256 + len(self.special_tokens):
-            yield 'vocab_size', (f'a byte-level BPE needs at least 256 byte tokens plus {len(self.special_tokens)} special '
-                                 f'token(s), so vocab_size >= {256 + len(self.special_tokens)}; got {self.vocab_size}')
+        elif self.type == 'bpe' and self.vocab_size < 256 + n_special:
+            yield 'vocab_size', (f'a byte-level BPE needs at least 256 byte tokens plus {n_special} special '
+                                 f'token(s), so vocab_size >= {256 + n_special}; got {self.vocab_size}')
         if not 0 <= self.dropout < 1: yield 'dropout', f'must be in [0, 1), got {self.dropout}'
-        if len(set(self.special_tokens)) != len(self.special_tokens) or not all(self.special_tokens):
+        if len(set(self.special_tokens)) != n_special or not all(self.special_tokens):
             yield 'special_tokens', f'must be distinct non-empty strings, got {self.special_tokens}'
 
+# %% ../nbs/00_core.ipynb #778f7c37
 @dataclass
 class DataConfig:
     "Where the text comes from and how it is split."
-    paths: list[str] = field(default_factory=list)  # Files, folders or globs of training text; empty = the built-in story corpus
-    valid_paths: list[str] = field(default_factory=list)  # Held-out files for validation; empty = split `valid_fraction` of the documents
+    # Files, folders or globs of training text; empty = the built-in story corpus
+    paths: list[str] = field(default_factory=list)
+    # Held-out files for validation; empty = split `valid_fraction` of the documents
+    valid_paths: list[str] = field(default_factory=list)
     text_column: Optional[str] = None  # Column holding the text in csv/parquet/arrow/jsonl files
-    valid_fraction: float = 0.05  # Fraction of documents held out for validation when `valid_paths` is empty, in [0, 1)
+    valid_fraction: float = 0.05  # Fraction of documents held out when `valid_paths` is empty, in [0, 1)
     num_workers: int = 0  # DataLoader and tokenization worker processes
     cache_dir: str = 'data_cache'  # Where prepared token files are cached
     stories: int = 20000  # How many built-in stories to generate when `paths` is empty
-    sampling: Literal['sequential', 'random'] = 'sequential'  # Training windows: shuffled non-overlapping (exact epochs) or random offsets (nanoGPT)
+    # Training windows: shuffled non-overlapping (exact epochs) or random offsets (nanoGPT)
+    sampling: Literal['sequential', 'random'] = 'sequential'
 
     def check(self):
-        if not 0 <= self.valid_fraction < 1: yield 'valid_fraction', f'must be in [0, 1), got {self.valid_fraction}'
+        "Yield (key, problem) for every impossible value."
+        if not 0 <= self.valid_fraction < 1:
+            yield 'valid_fraction', f'must be in [0, 1), got {self.valid_fraction}'
         if self.num_workers < 0: yield 'num_workers', f'must be >= 0, got {self.num_workers}'
         if self.stories <= 0: yield 'stories', f'must be a positive integer, got {self.stories}'
 
+# %% ../nbs/00_core.ipynb #c7bd293c
 @dataclass
 class TrainingConfig:
     "How the model is optimised."
@@ -113,10 +433,12 @@ class TrainingConfig:
     epochs: float = 50  # Passes over the training tokens
     warmup_steps: int = 1000  # Steps of linear warm-up from 0 to `learning_rate`
     max_steps: Optional[int] = None  # Stop after this many optimiser steps even if `epochs` are not done
-    lr_schedule: Literal['cosine', 'linear', 'constant', 'wsd', 'plateau'] = 'cosine'  # Learning-rate schedule after warm-up
-    plateau_patience: int = 2  # For the plateau schedule: evaluations without improvement before the rate is halved
+    # Learning-rate schedule after warm-up
+    lr_schedule: Literal['cosine', 'linear', 'constant', 'wsd', 'plateau'] = 'cosine'
+    plateau_patience: int = 2  # Plateau schedule: evaluations without improvement before the rate is halved
     min_lr_ratio: float = 0.1  # Final learning rate as a fraction of the peak, in [0, 1]
-    optimizer: Literal['adamw', 'sgd'] = 'adamw'  # AdamW, or SGD with momentum `beta1` (its update is linear in the gradients)
+    # AdamW, or SGD with momentum `beta1` (its update is linear in the gradients)
+    optimizer: Literal['adamw', 'sgd'] = 'adamw'
     weight_decay: float = 0.1  # Weight decay, applied to matrices only
     decay_embeddings: bool = False  # Apply weight decay to embedding matrices too
     beta1: float = 0.9  # AdamW first-moment decay; SGD's momentum
@@ -124,7 +446,8 @@ class TrainingConfig:
     grad_clip: float = 1.0  # Clip the global gradient norm to this; 0 turns clipping off
     precision: Literal['fp32', 'fp16', 'bf16'] = 'fp32'  # Autocast precision of the forward pass
     offload_activations: bool = False  # Keep tensors saved for backward in CPU memory (CUDA only)
-    keep_freed_memory: bool = True  # On a CPU (Linux/glibc): reuse freed memory instead of returning it to the OS each step
+    # On a CPU (Linux/glibc): reuse freed memory instead of returning it to the OS each step
+    keep_freed_memory: bool = True
     device: str = 'auto'  # 'auto' (cuda > mps > cpu), or a torch device string
     seed: int = 1337  # Seed for python, numpy and torch
     eval_interval: int = 500  # Evaluate every this many optimiser steps
@@ -134,30 +457,41 @@ class TrainingConfig:
     out_dir: str = 'checkpoint'  # Where checkpoints, metrics and figures are written
 
     def check(self):
-        for k in 'batch_size gradient_accumulation_steps eval_interval eval_steps log_interval plateau_patience'.split():
+        "Yield (key, problem) for every impossible value."
+        counts = ('batch_size', 'gradient_accumulation_steps', 'eval_interval', 'eval_steps', 'log_interval',
+                  'plateau_patience')
+        for k in counts:
             if getattr(self, k) <= 0: yield k, f'must be a positive integer, got {getattr(self, k)}'
         if self.learning_rate <= 0: yield 'learning_rate', f'must be > 0, got {self.learning_rate}'
         if self.epochs <= 0: yield 'epochs', f'must be > 0, got {self.epochs}'
         if self.warmup_steps < 0: yield 'warmup_steps', f'must be >= 0, got {self.warmup_steps}'
-        if self.max_steps is not None and self.max_steps <= 0: yield 'max_steps', f'must be a positive integer or null, got {self.max_steps}'
-        if not 0 <= self.min_lr_ratio <= 1: yield 'min_lr_ratio', f'must be in [0, 1], got {self.min_lr_ratio}'
+        if self.max_steps is not None and self.max_steps <= 0:
+            yield 'max_steps', f'must be a positive integer or null, got {self.max_steps}'
+        if not 0 <= self.min_lr_ratio <= 1:
+            yield 'min_lr_ratio', f'must be in [0, 1], got {self.min_lr_ratio}'
         if self.weight_decay < 0: yield 'weight_decay', f'must be >= 0, got {self.weight_decay}'
         for k in ('beta1', 'beta2'):
             if not 0 <= getattr(self, k) < 1: yield k, f'must be in [0, 1), got {getattr(self, k)}'
         if self.grad_clip < 0: yield 'grad_clip', f'must be >= 0 (0 turns clipping off), got {self.grad_clip}'
-        if self.patience is not None and self.patience <= 0: yield 'patience', f'must be a positive integer or null, got {self.patience}'
+        if self.patience is not None and self.patience <= 0:
+            yield 'patience', f'must be a positive integer or null, got {self.patience}'
 
+# %% ../nbs/00_core.ipynb #6fa01694
 @dataclass
 class DistributedConfig:
     "How training spreads over processes (see 06_distributed)."
-    strategy: Literal['single', 'ddp', 'fsdp'] = 'single'  # One process, DDP (replicated model) or FSDP2 (sharded model)
-    backend: Literal['auto', 'gloo', 'nccl'] = 'auto'  # Process-group backend: auto = nccl on CUDA, gloo on CPU
-    cpu_offload: bool = False  # FSDP2 only: keep sharded parameters, gradients and optimizer state in CPU memory
+    # One process, DDP (replicated model) or FSDP2 (sharded model)
+    strategy: Literal['single', 'ddp', 'fsdp'] = 'single'
+    # Process-group backend: auto = nccl on CUDA, gloo on CPU
+    backend: Literal['auto', 'gloo', 'nccl'] = 'auto'
+    cpu_offload: bool = False  # FSDP2 only: keep sharded parameters, gradients and optimizer state on the CPU
     timeout_s: int = 300  # Seconds a collective waits for a missing rank before the job fails
 
     def check(self):
+        "Yield (key, problem) for every impossible value."
         if self.timeout_s <= 0: yield 'timeout_s', f'must be a positive integer, got {self.timeout_s}'
-        if self.cpu_offload and self.strategy != 'fsdp': yield 'cpu_offload', f'needs strategy: fsdp, got strategy: {self.strategy}'
+        if self.cpu_offload and self.strategy != 'fsdp':
+            yield 'cpu_offload', f'needs strategy: fsdp, got strategy: {self.strategy}'
 
 # %% ../nbs/00_core.ipynb #3bb9e79d
 @dataclass
@@ -171,7 +505,7 @@ class Config:
 
     def to_dict(self) -> dict: return asdict(self)
     def to_yaml(self) -> str: return yaml.safe_dump(self.to_dict(), sort_keys=False)
-    def save(self, path): Path(path).write_text(self.to_yaml())
+    def save(self, path): Path(path).write_text(self.to_yaml())  # The YAML file to write
 
 # %% ../nbs/00_core.ipynb #c047469a
 class ConfigError(ValueError):
@@ -181,6 +515,7 @@ def _type_name(tp) -> str:
     if get_origin(tp) is Literal: return ' | '.join(repr(a) for a in get_args(tp))
     return getattr(tp, '__name__', str(tp).replace('typing.', ''))
 
+# %% ../nbs/00_core.ipynb #1135ae49
 def _coerce(value, tp, path: str):
     "Check `value` against the annotation `tp` and return it converted (int -> float, '5e-4' -> 0.0005)."
     origin, args = get_origin(tp), get_args(tp)
@@ -225,14 +560,19 @@ def _build(cls, data, prefix: str = ''):
     "Build dataclass `cls` from the mapping `data`, raising one ConfigError that lists every problem."
     if data is None: data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of keys to values, got {type(data).__name__} {data!r}")
+        where = prefix.rstrip('.') or 'config'
+        got = f'{type(data).__name__} {data!r}'
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {got}")
     hints, names = get_type_hints(cls), [f.name for f in fields(cls)]
     errors, kwargs = [], {}
     for key, value in data.items():
-        if key not in names: errors.append(_unknown_key(str(key), names, prefix)); continue
+        if key not in names:
+            errors.append(_unknown_key(str(key), names, prefix))
+            continue
         tp = hints[key]
         try:
-            kwargs[key] = _build(tp, value, f'{prefix}{key}.') if dataclasses.is_dataclass(tp) else _coerce(value, tp, prefix + key)
+            if dataclasses.is_dataclass(tp): kwargs[key] = _build(tp, value, f'{prefix}{key}.')
+            else: kwargs[key] = _coerce(value, tp, prefix + key)
         except ConfigError as e: errors.append(str(e))
     if errors: raise ConfigError('\n'.join(errors))
     obj = cls(**kwargs)
@@ -243,33 +583,43 @@ def _build(cls, data, prefix: str = ''):
 # %% ../nbs/00_core.ipynb #ec586dcd
 _PACKAGED_CONFIGS = Path(__file__).parent / 'configs' if '__file__' in globals() else Path('../configs')
 
-def config_path(name_or_path) -> Path:
-    "Resolve a config file path, or a bare name like 'tiny' to `configs/tiny.yaml` (local first, then packaged)."
+def config_path(name_or_path  # A path to a YAML file, or a bare name like 'tiny'
+               ) -> Path:
+    "A config file's path: `name_or_path` itself, or for a bare name `configs/<name>.yaml`, local or shipped."
     p = Path(name_or_path)
     if p.exists(): return p
     if p.suffix == '' and len(p.parts) == 1:
         for folder in (Path('configs'), _PACKAGED_CONFIGS):
             if (folder / f'{p}.yaml').exists(): return folder / f'{p}.yaml'
-    known = sorted(q.stem for q in _PACKAGED_CONFIGS.glob('*.yaml'))
-    raise ConfigError(f"config file {str(name_or_path)!r} not found; give a path to a YAML file or one of the shipped names: {', '.join(known)}")
+    known = ', '.join(sorted(q.stem for q in _PACKAGED_CONFIGS.glob('*.yaml')))
+    raise ConfigError(f"config file {str(name_or_path)!r} not found; "
+                      f"give a path to a YAML file or one of the shipped names: {known}")
 
-def apply_overrides(data: dict, overrides=()) -> dict:
+# %% ../nbs/00_core.ipynb #ce72846c
+def apply_overrides(data: dict,  # Sections of keys and values, as read from YAML
+                    overrides=()  # Strings like 'training.learning_rate=3e-4'
+                   ) -> dict:
     "Apply 'section.key=value' strings to the nested dict `data` (values parsed as YAML)."
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in (data or {}).items()}
     for ov in overrides:
         key, sep, raw = ov.partition('=')
         parts = key.strip().split('.')
         if not sep or len(parts) != 2 or not all(parts):
-            raise ConfigError(f"override {ov!r} must look like section.key=value, e.g. training.learning_rate=3e-4")
+            raise ConfigError(f"override {ov!r} must look like section.key=value, "
+                              "e.g. training.learning_rate=3e-4")
         section, name = parts
         try: value = yaml.safe_load(raw) if raw.strip() else ''
-        except yaml.YAMLError as e: raise ConfigError(f"override {ov!r}: the value is not valid YAML ({e.problem})") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {ov!r}: the value is not valid YAML ({e.problem})") from None
         if not isinstance(data.get(section, {}), dict):
             raise ConfigError(f"override {ov!r}: {section!r} is not a section")
         data.setdefault(section, {})[name] = value
     return data
 
-def load_config(path=None, overrides=()) -> Config:
+# %% ../nbs/00_core.ipynb #052b3555
+def load_config(path=None,  # A YAML file or a shipped name like 'tiny'; None = the defaults
+                overrides=()  # Strings like 'training.learning_rate=3e-4', applied after the file
+               ) -> Config:
     "Load a Config from a YAML file (or the defaults when `path` is None) and apply `overrides`."
     data = {}
     if path is not None:
@@ -277,10 +627,12 @@ def load_config(path=None, overrides=()) -> Config:
         try: data = yaml.safe_load(p.read_text())
         except yaml.YAMLError as e: raise ConfigError(f"{p}: not valid YAML: {e}") from None
         if data is not None and not isinstance(data, dict):
-            raise ConfigError(f"{p}: expected sections like 'model:' and 'training:' at the top level, got {type(data).__name__}")
+            raise ConfigError(f"{p}: expected sections like 'model:' and 'training:' at the top level, "
+                              f"got {type(data).__name__}")
     return _build(Config, apply_overrides(data, overrides))
 
-def config_from_dict(data: dict) -> Config:
+def config_from_dict(data: dict  # Sections of keys and values, e.g. from a checkpoint
+                    ) -> Config:
     "Validate a plain dict (e.g. from a checkpoint) into a Config."
     return _build(Config, data)
 
@@ -288,7 +640,9 @@ def config_from_dict(data: dict) -> Config:
 def seed_everything(seed: int  # Seed for python, numpy and torch (CPU and CUDA)
                    ) -> int:
     "Seed every random number generator a training run uses."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     return seed
 
@@ -303,45 +657,59 @@ def get_device(preference: str = 'auto'  # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps
         if torch.cuda.is_available(): return torch.device('cuda')
         return torch.device('mps') if _mps_available() else torch.device('cpu')
     try: dev = torch.device(preference)
-    except RuntimeError: raise ConfigError(f"training.device: {preference!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    except RuntimeError:
+        msg = f"training.device: {preference!r} is not a device; use auto, cpu, cuda, cuda:N or mps"
+        raise ConfigError(msg) from None
     if dev.type == 'cuda':
-        if not torch.cuda.is_available(): raise ConfigError("training.device: cuda was asked for but no CUDA GPU is visible; use device=auto or cpu")
+        if not torch.cuda.is_available():
+            raise ConfigError("training.device: cuda was asked for but no CUDA GPU is visible; "
+                              "use device=auto or cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"training.device: {preference} asked for but only {torch.cuda.device_count()} GPU(s) are visible")
-    if dev.type == 'mps' and not _mps_available(): raise ConfigError("training.device: mps was asked for but is not available; use device=auto or cpu")
+            n = torch.cuda.device_count()
+            raise ConfigError(f"training.device: {preference} asked for but only {n} GPU(s) are visible")
+    if dev.type == 'mps' and not _mps_available():
+        raise ConfigError("training.device: mps was asked for but is not available; use device=auto or cpu")
     return dev
 
 # %% ../nbs/00_core.ipynb #cd6dbe70
 _PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 def autocast_dtype(precision: str,  # 'fp32', 'fp16' or 'bf16'
-                   device) -> Optional[torch.dtype]:
-    "The autocast dtype for `precision` on `device` (None for fp32); a ConfigError if the device cannot do it."
-    if precision not in _PRECISIONS: raise ConfigError(f"training.precision: {precision!r} is not one of fp32, fp16, bf16")
+                   device  # A torch.device or a device string such as 'cpu'
+                  ) -> Optional[torch.dtype]:
+    "The autocast dtype for `precision` on `device` (None for fp32); a ConfigError if the device cannot."
+    if precision not in _PRECISIONS:
+        raise ConfigError(f"training.precision: {precision!r} is not one of fp32, fp16, bf16")
     device, dtype = torch.device(device), _PRECISIONS[precision]
     if dtype is None: return None
     if device.type == 'cpu' and dtype is torch.float16:
-        raise ConfigError("training.precision: fp16 needs a CUDA GPU (it relies on loss scaling); on a CPU use bf16 or fp32")
+        raise ConfigError("training.precision: fp16 needs a CUDA GPU (it relies on loss scaling); "
+                          "on a CPU use bf16 or fp32")
     if device.type == 'cuda' and dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        raise ConfigError("training.precision: this GPU has no bfloat16 support (it needs Ampere or newer); use fp16 or fp32")
-    if device.type not in ('cpu', 'cuda', 'mps'): raise ConfigError(f"training.precision: {precision} is not supported on {device.type}")
+        raise ConfigError("training.precision: this GPU has no bfloat16 support (it needs Ampere or newer); "
+                          "use fp16 or fp32")
+    if device.type not in ('cpu', 'cuda', 'mps'):
+        raise ConfigError(f"training.precision: {precision} is not supported on {device.type}")
     return dtype
 
 # %% ../nbs/00_core.ipynb #f8db4e1b
 @functools.lru_cache(maxsize=None)
 def cpu_bf16_speedup(size: int = 256  # Side of the square matrices multiplied
                     ) -> float:
-    "fp32 matmul time / bf16 matmul time on this CPU, best of 3 each, measured once per process (> 1: bf16 faster)."
+    "fp32 / bf16 matmul time on the CPU running it, best of 3, measured once per process (> 1: bf16 faster)."
     def best(dtype):
         a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
         a @ b                                                      # first call: kernel selection, caches
         times = []
         for _ in range(3):
-            t0 = time.perf_counter(); a @ b; times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t0)
         return min(times)
     return best(torch.float32) / best(torch.bfloat16)
 
-def bf16_is_fast(device='cpu') -> bool:
+def bf16_is_fast(device='cpu'  # The device to ask about
+                ) -> bool:
     "Does `device` run bf16 matmuls at least as fast as fp32 ones? (CUDA: Ampere or newer; CPU: measured.)"
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.is_bf16_supported()
@@ -352,278 +720,39 @@ def bf16_is_fast(device='cpu') -> bool:
 _SIMD_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'avx_vnni', 'amx_tile', 'amx_bf16')
 
 def cpu_info() -> dict:
-    "This CPU's model, the SIMD flags that decide PyTorch's speed, the kernels PyTorch picked and bf16's speed-up."
+    "The CPU's model, the SIMD flags behind PyTorch's speed, the kernels PyTorch picked and bf16's speed-up."
     model, flags = platform.processor() or platform.machine(), set()
     try: lines = Path('/proc/cpuinfo').read_text().splitlines()
     except OSError: lines = []
     for line in lines:                                  # the first processor's block is enough
         key, _, value = (s.strip() for s in line.partition(':'))
         if key == 'model name': model = value
-        if key == 'flags': flags = set(value.split()); break
+        if key == 'flags':
+            flags = set(value.split())
+            break
     return dict(model=model, cores=os.cpu_count(), simd=[f for f in _SIMD_FLAGS if f in flags],
-                torch_capability=torch.backends.cpu.get_cpu_capability(), bf16_speedup=round(cpu_bf16_speedup(), 2))
+                torch_capability=torch.backends.cpu.get_cpu_capability(),
+                bf16_speedup=round(cpu_bf16_speedup(), 2))
 
 # %% ../nbs/00_core.ipynb #c51e4c46
-def format_count(n: float) -> str:
+def format_count(n: float  # A count, e.g. of parameters or tokens
+                ) -> str:
     "A count in K/M/B, e.g. 25_300_000 -> '25.3M'."
     for unit, size in (('B', 1e9), ('M', 1e6), ('K', 1e3)):
         if abs(n) >= size: return f'{n / size:.3g}{unit}'
     return f'{n:g}'
 
-def format_bytes(n: float) -> str:
+def format_bytes(n: float  # A size in bytes
+                ) -> str:
     "A size in bytes in binary units, e.g. 3 * 2**20 -> '3.00 MiB'."
     for unit in ('B', 'KiB', 'MiB', 'GiB'):
-        if abs(n) < 1024 or unit == 'GiB': return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.2f} {unit}'
+        if abs(n) < 1024 or unit == 'GiB': break
         n /= 1024
+    return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.2f} {unit}'
 
-def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+def count_parameters(model: torch.nn.Module,  # The model to count
+                     trainable_only: bool = False  # Count only parameters with `requires_grad`
+                    ) -> int:
     "Number of (trainable) parameters, each shared tensor counted once."
     seen = {id(p): p for p in model.parameters() if p.requires_grad or not trainable_only}
     return sum(p.numel() for p in seen.values())
-
-# %% ../nbs/00_core.ipynb #c9ab1f96
-class _Dead(Exception): "A replay whose text stopped matching the target."
-
-class _NeedChoice(Exception):
-    "A replay ran out of forced choices; `n` is how many options the next choice has."
-    def __init__(self, n): self.n = n
-
-class StoryChooser:
-    "Makes a story's choices at random (recording their log-probability), or replays `forced` choices."
-    def __init__(self, rng: Optional[random.Random] = None, forced: Optional[list[int]] = None, target: Optional[str] = None):
-        self.rng, self.forced, self.target = rng, forced, target
-        self.parts, self.choices, self.logprob, self.length = [], [], 0.0, 0
-
-    def _choose(self, n: int, weights) -> int:
-        w = weights or [1] * n
-        if self.forced is None: k = self.rng.choices(range(n), weights=w)[0]
-        elif len(self.choices) < len(self.forced): k = self.forced[len(self.choices)]
-        else: raise _NeedChoice(n)
-        self.choices.append(k)
-        self.logprob += math.log(w[k] / sum(w))
-        return k
-
-    def say(self, text: str):
-        "Write `text`; during a replay, stop as soon as the text stops matching the target."
-        if self.target is not None and not self.target.startswith(text, self.length): raise _Dead()
-        self.parts.append(text); self.length += len(text)
-
-    def pick(self, options: list, weights=None) -> str:
-        "Choose one of the strings in `options`, write it, and return it."
-        choice = options[self._choose(len(options), weights)]
-        self.say(choice)
-        return choice
-
-    def branch(self, options: list, weights=None):
-        "Choose one of `options` (any objects) without writing anything."
-        return options[self._choose(len(options), weights)]
-
-    @property
-    def text(self) -> str: return ''.join(self.parts)
-
-# %% ../nbs/00_core.ipynb #d9b4a05d
-_HEROINES = 'Lily Mia Zoe Anna Ruby Ella Nora Lucy Ivy Rosa Maya Hana Sara Tess Pia Jade Molly Daisy Clara Wren'.split()
-_HEROES = 'Tom Ben Max Leo Sam Finn Jack Omar Theo Eli Noah Milo Jonah Ravi Hugo Otto Felix Kai Luca Ned'.split()
-_NAMES = _HEROINES + _HEROES
-_ANIMALS = 'rabbit cat dog mouse fox bear duck frog owl squirrel hedgehog turtle'.split()
-_KINDS = {'she': ['girl'] + _ANIMALS, 'he': ['boy'] + _ANIMALS}
-_LOOKS = ['a little', 'a small', 'a happy', 'a kind', 'a brave', 'a curious', 'a clever', 'a shy', 'a funny',
-          'a gentle', 'a busy', 'a sleepy', 'an old', 'a young', 'a friendly', 'a quiet']
-_PLACES = ['a small village', 'a big forest', 'a quiet town', 'a green valley', 'a sunny meadow', 'a tall castle',
-           'a cozy house', 'a busy city', 'a little farm', 'a snowy hill', 'a warm island', 'a deep wood']
-_LOVES = ['play in the park', 'read books', 'sing songs', 'climb trees', 'paint pictures', 'dance in the rain',
-          'look at the stars', 'bake cookies', 'build sand castles', 'collect shiny stones', 'swim in the lake',
-          'fly kites', 'pick flowers', 'tell jokes', 'run in the grass', 'draw with chalk', 'play the drum',
-          'watch the clouds', 'feed the birds', 'jump in puddles']
-_THINGS = ['red ball', 'blue hat', 'teddy bear', 'toy boat', 'favorite book', 'little drum', 'green kite',
-           'yellow scarf', 'shiny key', 'wooden spoon', 'paper crown', 'toy train', 'striped sock', 'purple cup',
-           'magic stone', 'tiny bell']
-_SPOTS = ['under the bed', 'behind the door', 'in the garden', 'near the big tree', 'inside the old box',
-          'on the top shelf', 'by the pond', 'in the kitchen', 'under the stairs', 'behind the sofa',
-          'in the tall grass', 'next to the well']
-_SAD = ['sad', 'worried', 'upset', 'lonely', 'scared', 'grumpy']
-_GLAD = ['happy', 'glad', 'proud', 'excited', 'thankful', 'joyful']
-_OUTINGS = ['the park', 'the river', 'the beach', 'the market', 'the forest', 'the hill', 'the lake', 'the farm']
-_STUCK = ['stuck in a tree', 'stuck in the mud', 'caught in a net', 'trapped behind a big rock', 'lost in the fog']
-_CRITTERS = ['a baby bird', 'a little kitten', 'a tiny puppy', 'a young deer', 'a small goat', 'a lost lamb', 'a baby duck']
-_RESCUES = [('found a long stick', 'and used it to help'), ('made a rope from vines', 'and pulled gently'),
-            ('called for the farmer', 'who came to help'), ('pushed together as hard as they could', 'and did not give up')]
-_SKILLS = ['ride a bike', 'swim', 'whistle', 'tie shoes', 'jump rope', 'read a map', 'play the flute', 'bake bread',
-           'juggle three apples', 'skate on ice']
-_TREATS = ['a big red apple', 'a bag of cherries', 'a warm muffin', 'a jar of honey', 'a box of cookies', 'a slice of pie']
-_MORALS = {'lost': ['friends help each other', 'it is good to ask for help', 'a friend makes every problem smaller'],
-           'rescue': ['being kind is the best thing', 'even small friends can do big things', 'it feels good to help others'],
-           'learn': ['you should never give up', 'practice makes things easier', 'trying again is brave'],
-           'share': ['sharing makes everyone happy', 'it is good to share', 'a gift is sweeter when it is shared']}
-
-def _pronoun(name): return 'she' if name in _HEROINES else 'he'
-def _possessive(name): return 'her' if name in _HEROINES else 'his'
-def _cap(s): return s[0].upper() + s[1:]
-
-# %% ../nbs/00_core.ipynb #f8335ab1
-def _opening(c: StoryChooser) -> tuple[str, str]:
-    c.say('Once upon a time, ')
-    form = c.branch(['there was', 'in', 'lived'])
-    if form == 'in':
-        c.say('in '); c.pick(_PLACES); c.say(', there lived ')
-    elif form == 'there was': c.say('there was ')
-    c.pick(_LOOKS); c.say(' ')
-    name_at = c.branch(['named', 'called'])
-    # the name fixes the pronoun, and the pronoun which kinds are possible
-    gender = c.branch(['she', 'he'])
-    c.pick(_KINDS[gender]); c.say(f' {name_at} ')
-    name = c.pick(_HEROINES if gender == 'she' else _HEROES)
-    if form == 'lived': c.say(' lived in '); c.pick(_PLACES)
-    c.say('. ')
-    pro = _pronoun(name)
-    c.say(f'{_cap(pro)} loved to '); c.pick(_LOVES); c.say('. ')
-    c.say(f'{_cap(pro)} had a best friend, ')
-    c.pick(_LOOKS); c.say(' ')
-    friend_gender = c.branch(['she', 'he'])
-    c.pick(_KINDS[friend_gender]); c.say(' named ')
-    friend = c.pick([n for n in (_HEROINES if friend_gender == 'she' else _HEROES) if n != name])
-    c.say('. ')
-    return name, friend
-
-def _lost(c: StoryChooser, name, friend):
-    pro, pos = _pronoun(name), _possessive(name)
-    c.say(f'One day, {name} could not find {pos} '); thing = c.pick(_THINGS); c.say('. ')
-    c.say(f'{_cap(pro)} felt '); c.pick(_SAD); c.say('. ')
-    for _ in range(c.branch([1, 2, 3])):
-        c.say(f'{_cap(pro)} looked '); c.pick(_SPOTS); c.say(', but it was not there. ')
-    c.say(f'Then {friend} came by and said, "'); c.pick(['Why are you so sad', 'What is wrong', 'Are you all right'])
-    c.say(f', {name}?" "I lost my {thing}," said {name}. ')
-    c.say(f'"Do not worry. I will help you," said {friend}. Together they looked ')
-    c.pick(_SPOTS); c.say(', and there it was! ')
-    c.say(f'{name} was so '); c.pick(_GLAD); c.say(f'. {_cap(pro)} hugged {friend} and said, "Thank you!" ')
-
-def _rescue(c: StoryChooser, name, friend):
-    c.say(f'One day, {name} and {friend} went to '); c.pick(_OUTINGS); c.say('. ')
-    c.say('There they saw '); critter = c.pick(_CRITTERS); c.say(' that was '); c.pick(_STUCK); c.say('. ')
-    c.say('"We have to help it!" said '); c.pick([name, friend]); c.say('. ')
-    c.say('They '); act = c.branch(_RESCUES); c.say(f'{act[0]} {act[1]}. ')
-    c.say(f'At last, the {critter.split(" ", 1)[1]} was free. ')
-    c.say('It '); c.pick(['chirped', 'jumped', 'danced', 'smiled']); c.say(' and said, "Thank you, my friends!" ')
-
-def _learn(c: StoryChooser, name, friend):
-    pro = _pronoun(name)
-    c.say(f'One day, {name} wanted to learn how to '); skill = c.pick(_SKILLS); c.say('. ')
-    c.say('At first, it was very hard. ')
-    for _ in range(c.branch([1, 2])):
-        c.say(f'{_cap(pro)} '); c.pick(['fell down', 'made a mistake', 'got tired', 'wanted to stop']); c.say(', and ')
-        c.say(f'{pro} felt '); c.pick(_SAD); c.say('. ')
-    c.say(f'{friend} said, "'); c.pick(['Keep trying!', 'Do not give up!', 'Try one more time!']); c.say(' You can do it." ')
-    c.say(f'So {name} tried again and again. After many days, {name} could {skill}! ')
-    c.say(f'{_cap(pro)} felt '); c.pick(_GLAD); c.say('. ')
-
-def _share(c: StoryChooser, name, friend):
-    pro = _pronoun(name)
-    c.say(f'One day, {name} found '); c.pick(_TREATS); c.say(' on the '); c.pick(['table', 'path', 'doorstep', 'bench']); c.say('. ')
-    c.say(f'{_cap(pro)} wanted to keep it all. But then {pro} saw that {friend} looked ')
-    c.pick(['hungry', 'sad', 'lonely']); c.say('. ')
-    c.say(f'{name} thought for a moment. Then {pro} gave half to {friend}. ')
-    c.say(f'{friend} smiled and said, "You are a '); c.pick(['good', 'true', 'kind']); c.say(' friend!" ')
-    c.say(f'Sharing made {name} feel '); c.pick(_GLAD); c.say(' inside. ')
-
-_PLOTS = {'lost': _lost, 'rescue': _rescue, 'learn': _learn, 'share': _share}
-
-def _ending(c: StoryChooser, name, friend, plot):
-    kind = c.branch(['friends', 'moral', 'night'])
-    if kind == 'friends': c.say(f'From that day on, {name} and {friend} were the best of friends.')
-    elif kind == 'moral': c.say(f'{name} learned that '); c.pick(_MORALS[plot]); c.say('.')
-    else: c.say(f'That night, {name} went to bed with a big smile.')
-    if c.branch([True, False]): c.say(' The end.')
-
-def _story(c: StoryChooser):
-    name, friend = _opening(c)
-    plot = c.branch(list(_PLOTS))
-    _PLOTS[plot](c, name, friend)
-    _ending(c, name, friend, plot)
-
-# %% ../nbs/00_core.ipynb #6bf2020d
-@dataclass
-class Story:
-    "One generated story with the log-probability (natural log) of the choices that made it."
-    text: str
-    logprob: float
-    choices: list[int]
-
-def sample_story(rng: random.Random) -> Story:
-    "Draw one story from the grammar using `rng`."
-    c = StoryChooser(rng=rng)
-    _story(c)
-    return Story(c.text, c.logprob, c.choices)
-
-def stories(n: int,  # How many stories
-            seed: int = 0,  # Seed of the generator; the same seed gives the same stories
-            with_logprob: bool = False  # Return `Story` objects (text, logprob, choices) instead of strings
-           ) -> list:
-    "`n` deterministic children's stories from the built-in grammar."
-    if n < 0: raise ValueError(f'n must be >= 0, got {n}')
-    rng = random.Random(seed)
-    out = [sample_story(rng) for _ in range(n)]
-    return out if with_logprob else [s.text for s in out]
-
-# %% ../nbs/00_core.ipynb #92938c26
-def story_derivations(text: str, limit: int = 10) -> list[list[int]]:
-    "Every choice sequence (up to `limit`) for which the grammar writes exactly `text`."
-    found, stack = [], [[]]
-    while stack and len(found) < limit:
-        forced = stack.pop()
-        c = StoryChooser(forced=forced, target=text)
-        try: _story(c)
-        except _Dead: continue
-        except _NeedChoice as need:
-            stack.extend(forced + [k] for k in reversed(range(need.n)))
-            continue
-        if c.length == len(text): found.append(forced)
-    return found
-
-def story_logprob(text: str) -> float:
-    "The exact log-probability (natural log) of `text` under the grammar; -inf if it cannot be written."
-    total = 0.0
-    for choices in story_derivations(text, limit=1000):
-        c = StoryChooser(forced=choices); _story(c); total += math.exp(c.logprob)
-    return math.log(total) if total > 0 else -math.inf
-
-# %% ../nbs/00_core.ipynb #e53a8123
-def corpus_entropy(n: int = 2000,  # Stories to average over
-                   seed: int = 12345  # Seed of the sample
-                  ) -> dict:
-    "Monte-Carlo estimate of the corpus's entropy: bits per story and bits per character (with a standard error)."
-    sample = stories(n, seed=seed, with_logprob=True)
-    bits = np.array([-s.logprob / math.log(2) for s in sample])
-    chars = np.array([len(s.text) for s in sample])
-    ratio = bits.sum() / chars.sum()
-    # delta-method standard error of a ratio estimator
-    resid = bits - ratio * chars
-    se = math.sqrt((resid ** 2).sum() / (n - 1) / n) / chars.mean()
-    return dict(bits_per_story=float(bits.mean()), chars_per_story=float(chars.mean()),
-                bits_per_char=float(ratio), bits_per_char_se=float(se), nats_per_char=float(ratio * math.log(2)))
-
-# %% ../nbs/00_core.ipynb #5fd9ba64
-def corpus_stats(texts: list[str]) -> dict:
-    "Counts that describe a list of stories: words, distinct words, sentences, distinct sentences, lengths."
-    import re
-    words = [w for t in texts for w in re.findall(r"[A-Za-z']+", t.lower())]
-    sentences = [s.strip() for t in texts for s in re.split(r'(?<=[.!?])\s+', t) if s.strip()]
-    lengths = [len(t) for t in texts]
-    return dict(stories=len(texts), words=len(words), distinct_words=len(set(words)), sentences=len(sentences),
-                distinct_sentences=len(set(sentences)), mean_chars=float(np.mean(lengths)) if texts else 0.0,
-                min_chars=min(lengths, default=0), max_chars=max(lengths, default=0))
-
-def write_story_split(folder,  # Folder to write train.txt and valid.txt into (created if missing)
-                      n_train: int = 20000,  # Training stories
-                      n_valid: int = 1000,  # Validation stories
-                      seed: int = 0  # Seed; validation uses its own stream derived from it
-                     ) -> dict:
-    "Write the built-in corpus as train.txt and valid.txt, one story per paragraph (blank-line separated)."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for split, n, s in (('train', n_train, seed), ('valid', n_valid, seed + 1_000_003)):
-        path = folder / f'{split}.txt'
-        tmp = path.with_suffix('.tmp')
-        tmp.write_text('\n\n'.join(stories(n, seed=s)) + '\n')
-        os.replace(tmp, path)
-        paths[split] = path
-    return paths
