@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/trainer.html.md"""
 
 # %% ../nbs/05_trainer.ipynb #402c621b
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, json, math, os, random, sys, time
+import contextlib, dataclasses, hashlib, json, math, os, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Optional
@@ -20,16 +20,17 @@ from tqdm.auto import tqdm
 from .core import (Config, ConfigError, ModelConfig, config_from_dict, seed_everything, get_device, autocast_dtype,
                             format_count, format_bytes, count_parameters, keep_freed_memory)
 from .model import TransformerLM, LMOutput
+from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state, set_rng_state,
+                                  atomic_torch_save, load_checkpoint)
 from .data import TokenDataset, prepare, read_documents, file_signature, DataError
 from .tokenizer import Tokenizer, tokenizer_from_dict, train_tokenizer, write_token_file
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
                                                      set_model_state_dict, set_optimizer_state_dict)
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'autocast_context', 'optimizer_groups', 'make_optimizer', 'lr_multiplier',
-           'PlateauScheduler', 'BatchPlan', 'token_byte_lengths', 'flops_per_token', 'measure_peak_flops',
-           'CheckpointError', 'rng_state', 'set_rng_state', 'atomic_torch_save', 'load_checkpoint', 'TrainState',
-           'Trainer', 'build_training', 'tiny_config', 'KillAtStep', 'run_tiny', 'memory_probe']
+__all__ = ['autocast_context', 'optimizer_groups', 'make_optimizer', 'lr_multiplier', 'PlateauScheduler', 'BatchPlan',
+           'token_byte_lengths', 'flops_per_token', 'measure_peak_flops', 'TrainState', 'Trainer', 'build_training',
+           'tiny_config', 'KillAtStep', 'run_tiny', 'memory_probe']
 
 # %% ../nbs/05_trainer.ipynb #e326d862
 def autocast_context(precision: str, device: torch.device):
@@ -152,51 +153,6 @@ def measure_peak_flops(device: torch.device, dtype=torch.float32, sizes=(512, 10
             t0 = time.perf_counter(); a @ b; sync()
             best = max(best, 2 * n ** 3 / (time.perf_counter() - t0))
     return best
-
-# %% ../nbs/05_trainer.ipynb #9c0f8325
-CHECKPOINT_FORMAT, CHECKPOINT_VERSION = 'scratchlm-checkpoint', 1
-
-class CheckpointError(ValueError):
-    "A checkpoint that cannot be used; the message says why."
-
-def rng_state() -> dict:
-    "Every random generator's state, in types `weights_only` loading accepts."
-    np_state = np.random.get_state(legacy=False)
-    np_state = dict(np_state, state=dict(key=torch.from_numpy(np_state['state']['key'].astype(np.int64)), pos=np_state['state']['pos']))
-    return dict(python=random.getstate(), numpy=np_state, torch=torch.get_rng_state(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
-
-def set_rng_state(state: dict):
-    random.setstate(state['python'])
-    np_state = dict(state['numpy'])
-    np_state['state'] = dict(key=state['numpy']['state']['key'].numpy().astype(np.uint32), pos=state['numpy']['state']['pos'])
-    np.random.set_state(np_state)
-    torch.set_rng_state(state['torch'])
-    if state['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
-
-def atomic_torch_save(obj, path):
-    "torch.save to a temporary file, fsync, and rename into place."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-        torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY); os.fsync(fd); os.close(fd)
-    except OSError: pass
-
-def load_checkpoint(path, map_location='cpu') -> dict:
-    "Read a checkpoint safely (weights_only=True) and check that it is one of ours."
-    path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"no checkpoint at {str(path)!r}; train one with scratchlm-train, or pass the right --checkpoint")
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a readable scratchlm checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-    if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a scratchlm checkpoint (no format: {CHECKPOINT_FORMAT!r})")
-    if ckpt.get('version', 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} was written by a newer scratchlm (version {ckpt['version']}); upgrade to load it")
-    return ckpt
 
 # %% ../nbs/05_trainer.ipynb #34e45e46
 @dataclass
