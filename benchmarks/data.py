@@ -61,7 +61,7 @@ def main():
     results = dict(machine=dict(cpus=os.cpu_count(), python=platform.python_version(), torch=torch.__version__))
     try:
         t0 = time.perf_counter()
-        tok = train_tokenizer(sorted((guten / 'valid').glob('*.txt')), vocab_size=args.vocab_size)
+        tok = train_tokenizer(read_documents(sorted((guten / 'valid').glob('*.txt'))), vocab_size=args.vocab_size)
         results['tokenizer'] = dict(vocab_size=tok.vocab_size, train_seconds=time.perf_counter() - t0, trained_on='gutenberg/valid')
 
         # the same documents (paragraphs of gutenberg/test) in four formats

@@ -16,7 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from scratchlm.tokenizer import (DEFAULT_PATTERN, EOT, GPT2_PATTERN, GPT4_PATTERN, SentencePieceTokenizer,  # noqa: E402
-                                  read_text_documents, train_tokenizer)
+                                  train_tokenizer)
+from scratchlm.data import read_documents  # noqa: E402
 
 def first_chars(docs, n):
     "The first `n` characters of a document stream (the last document cut short)."
@@ -131,8 +132,8 @@ def main():
     args = ap.parse_args()
     gut = Path(args.data_dir) / 'gutenberg'
     if not (gut / 'train').is_dir(): sys.exit(f'no Gutenberg data at {gut}: pass --data-dir')
-    _DATA['train'] = list(first_chars(read_text_documents(gut / 'train', split='file'), int(args.train_mb * 1e6)))
-    _DATA['valid'] = list(read_text_documents(gut / 'valid'))          # paragraphs: many documents to spread over workers
+    _DATA['train'] = list(first_chars(read_documents(gut / 'train', txt_mode='file'), int(args.train_mb * 1e6)))
+    _DATA['valid'] = list(read_documents(gut / 'valid'))          # paragraphs: many documents to spread over workers
     train_bytes = sum(len(d.encode()) for d in _DATA['train'])
     valid_bytes = sum(len(d.encode()) for d in _DATA['valid'])
     impls = list(IMPLS)

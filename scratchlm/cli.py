@@ -1,4 +1,4 @@
-"""`scratchlm-train-tokenizer`, `scratchlm-train` (the main job) and `scratchlm-generate`: the whole pipeline from a shell.
+"""`scratchlm-train-tokenizer`, `scratchlm-train` (the main job) and `scratchlm-generate`: the whole pipeline from a shell, every command in one style.
 
 Docs: https://scratchlm.github.io/scratchlm/cli.html.md"""
 
@@ -6,46 +6,109 @@ Docs: https://scratchlm.github.io/scratchlm/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #a8d68314
 from __future__ import annotations
-import argparse, dataclasses, os, sys, time
+import argparse, contextlib, dataclasses, os, sys, time, warnings
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 
 from .core import Config, ConfigError, load_config, corpus_entropy
-from .data import DataError
-from .tokenizer import TokenizerFileError
-from .trainer import Trainer, CheckpointError, KillAtStep, build_training
+from .checkpoint import CheckpointError
+from .tokenizer import EOT, TokenizerFileError, train_tokenizer
+from .generation import TransformerLM    # with from_pretrained, generate and stream patched on
+
+if TYPE_CHECKING: from scratchlm.trainer import Trainer
 
 # %% auto #0
-__all__ = ['run_training', 'train_parser', 'train_main']
+__all__ = ['USER_ERRORS', 'COMMANDS', 'user_errors', 'tokenizer_parser', 'tokenizer_main', 'run_training', 'train_parser',
+           'train_main', 'generate_parser', 'generate_main', 'main']
+
+# %% ../nbs/08_cli.ipynb #b507d2e8
+USER_ERRORS = (ConfigError, TokenizerFileError, CheckpointError, FileNotFoundError)
+
+@contextlib.contextmanager
+def user_errors(*more):
+    "In this block, `USER_ERRORS` and `more` end the command with one `error: ...` line and exit status 1."
+    try: yield
+    except (*USER_ERRORS, *more) as e: sys.exit(f'error: {e}')
+
+# %% ../nbs/08_cli.ipynb #19135f4d
+_SPLIT_TO_TXT_MODE = {'paragraph': 'blocks', 'line': 'lines', 'file': 'file'}   # the older --split spelling
+
+def tokenizer_parser() -> argparse.ArgumentParser:
+    "The command line of scratchlm-train-tokenizer."
+    p = argparse.ArgumentParser(prog='scratchlm-train-tokenizer',
+                                description='Train a tokenizer on text in any supported format; write its JSON.',
+                                epilog='Example: scratchlm-train-tokenizer --data corpus/ --vocab-size 32000')
+    arg, default = p.add_argument, ' (default: %(default)s)'
+    arg('--data', nargs='+', help='training text: files, folders or globs '
+                                  '(txt, jsonl, csv, tsv, parquet, arrow); required')
+    arg('--text-column', help='column or field holding the text in jsonl/csv/tsv/parquet/arrow files')
+    arg('--txt-mode', choices=['blocks', 'lines', 'file'], default='blocks',
+        help='a document in a text file: a blank-line separated block, a line, or the whole file' + default)
+    arg('--split', choices=list(_SPLIT_TO_TXT_MODE), help=argparse.SUPPRESS)   # paragraph, line, file
+    arg('--vocab-size', type=int, default=32000, help='vocabulary size, special tokens included' + default)
+    arg('--type', choices=['bpe', 'char', 'sentencepiece'], default='bpe', help='tokenizer type' + default)
+    arg('--out', default='tokenizer.json', help='where to write the tokenizer JSON' + default)
+    arg('--special-tokens', nargs='*', help=f'special tokens (default: {EOT})')
+    arg('--min-frequency', type=int, default=2, help='smallest pair count worth a merge (bpe)' + default)
+    arg('--num-workers', type=int, default=0, help='processes counting pre-tokens; 0 = all cores' + default)
+    arg('--sentencepiece-model', choices=['bpe', 'unigram'], default='bpe',
+        help='sentencepiece model type' + default)
+    arg('--quiet', action='store_true', help='no progress bars')
+    return p
+
+# %% ../nbs/08_cli.ipynb #c5250e4d
+def tokenizer_main(argv=None):
+    "Entry point of `scratchlm-train-tokenizer`: train a tokenizer on files in any supported format, save it."
+    a = tokenizer_parser().parse_args(argv)
+    t0 = time.perf_counter()
+    with user_errors(ValueError):
+        from scratchlm.data import read_documents            # 04_data: every format, with counted skips
+        if not a.data: raise ValueError('--data is required: give one or more files, folders or globs')
+        docs = read_documents(a.data, text_column=a.text_column,
+                              txt_mode=_SPLIT_TO_TXT_MODE[a.split] if a.split else a.txt_mode)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always', UserWarning)
+            tok = train_tokenizer(docs, a.vocab_size, a.type, a.special_tokens or [EOT],
+                                  min_frequency=a.min_frequency, num_workers=a.num_workers or None,
+                                  sentencepiece_model=a.sentencepiece_model, progress=not a.quiet)
+        print(docs.stats.summary(), file=sys.stderr)
+        for w in caught: print(f'warning: {w.message}', file=sys.stderr)
+        tok.save(a.out)
+    print(f'trained a {a.type} tokenizer with {tok.vocab_size} tokens in {time.perf_counter() - t0:.1f}s; '
+          f'wrote {a.out} (fingerprint {tok.fingerprint})')
 
 # %% ../nbs/08_cli.ipynb #4f3bb8a5
-_USER_ERRORS = (ConfigError, DataError, TokenizerFileError, CheckpointError, FileNotFoundError)
-
 def _fault_injection(rank: int) -> list:
-    "Callbacks for SCRATCHLM_FAULT_INJECT=RANK:STEP (a testing knob: that rank dies at that step, on the first attempt only)."
+    "Callbacks for SCRATCHLM_FAULT_INJECT=RANK:STEP: that rank dies at that step, on the first attempt only."
+    from scratchlm.trainer import KillAtStep
     spec = os.environ.get('SCRATCHLM_FAULT_INJECT')
     if not spec or int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')) > 0: return []
     r, step = (int(v) for v in spec.split(':'))
     return [KillAtStep(step)] if r == rank else []
 
+# %% ../nbs/08_cli.ipynb #1c5900ea
 def run_training(cfg: Config,  # The configuration to run
                  resume: bool = False,  # Continue from `training.out_dir`/last.pth
-                 prompt: Optional[str] = 'Once upon a time',  # Prompt for the sample printed at the end (None: no sample)
+                 prompt: Optional[str] = 'Once upon a time',  # Prompt of the sample at the end; None: none
                  progress: bool = True  # Progress bars and messages on stderr
                 ) -> dict:
-    "Train the tokenizer if needed, prepare the data, train, evaluate, save, and print a sample; one process or many."
+    "Train the tokenizer if needed, prepare the data, train, evaluate, save and print a sample."
     from scratchlm.distributed import init_distributed, cleanup_distributed, wrap_model
+    from scratchlm.trainer import Trainer, build_training
     t0 = time.perf_counter()
     info = init_distributed(cfg.distributed, cfg.training.device)
     try:
-        if info.world_size > 1: cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, device=str(info.device)))
-        if info.is_main: built = build_training(cfg, progress=progress)      # rank 0 trains the tokenizer and fills the caches
+        if info.world_size > 1:
+            training = dataclasses.replace(cfg.training, device=str(info.device))
+            cfg = dataclasses.replace(cfg, training=training)
+        if info.is_main: built = build_training(cfg, progress=progress)   # trains the tokenizer, fills caches
         if info.world_size > 1: torch.distributed.barrier()
-        if not info.is_main: built = build_training(cfg, progress=False)     # the others find them
+        if not info.is_main: built = build_training(cfg, progress=False)  # the others find them
         model, train_data, valid_data, tokenizer, cfg = built
-        trainer = Trainer(model, cfg, train_data, valid_data, tokenizer=tokenizer, callbacks=_fault_injection(info.rank),
+        trainer = Trainer(model, cfg, train_data, valid_data, tokenizer=tokenizer,
+                          callbacks=_fault_injection(info.rank),
                           wrap=lambda m: wrap_model(m, cfg.distributed, cfg.training.precision, info.device))
         last = Path(cfg.training.out_dir) / 'last.pth'
         restarted = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')) > 0 and last.exists()
@@ -53,50 +116,109 @@ def run_training(cfg: Config,  # The configuration to run
             trainer.resume(last)
             if info.is_main: print(f'resumed from {last} at step {trainer.state.step}', file=sys.stderr)
         metrics = trainer.fit(progress=progress)
-        result = dict(metrics, steps=trainer.state.step, seconds=time.perf_counter() - t0, out_dir=str(trainer.out_dir))
+        result = dict(metrics, steps=trainer.state.step, seconds=time.perf_counter() - t0,
+                      out_dir=str(trainer.out_dir))
         if info.is_main: _report(cfg, trainer, metrics, result, prompt)
         return result
     finally: cleanup_distributed()
 
+# %% ../nbs/08_cli.ipynb #07af0e3b
 def _report(cfg: Config, trainer: Trainer, metrics: dict, result: dict, prompt: Optional[str]):
     "Print the final figures and a sample from the best checkpoint."
     line = ' | '.join(f'{k} {v:.4f}' for k, v in metrics.items())
     print(f"\ndone in {result['seconds']:.0f}s, {trainer.state.step} steps: {line}")
     if not cfg.data.paths and 'val_bpb' in metrics:
-        print(f"the built-in corpus's entropy is {corpus_entropy(1000)['bits_per_char']:.3f} bits per byte: no model can go below it")
+        print(f"the built-in corpus's entropy is {corpus_entropy(1000)['bits_per_char']:.3f} bits per byte: "
+              f"no model can go below it")
     print(f"checkpoints: {trainer.out_dir / 'best_model.pth'} (best), {trainer.out_dir / 'last.pth'} (last); "
           f"metrics: {trainer.out_dir / 'metrics.jsonl'}")
     if prompt:
-        from scratchlm.model import TransformerLM
-        import scratchlm.generation                      # adds from_pretrained and generate to TransformerLM
         best = TransformerLM.from_pretrained(trainer.out_dir / 'best_model.pth')
-        text = best.generate(prompt=prompt, max_new_tokens=200, temperature=0.7, top_k=50, seed=cfg.training.seed)
+        text = best.generate(prompt=prompt, max_new_tokens=200, temperature=0.7, top_k=50,
+                             seed=cfg.training.seed)
         result['sample'] = text
         print(f'\n--- a sample from the best model (temperature 0.7, top-k 50) ---\n{text}\n')
 
+# %% ../nbs/08_cli.ipynb #cbc6123c
 def train_parser() -> argparse.ArgumentParser:
     "The command line of scratchlm-train."
-    p = argparse.ArgumentParser(prog='scratchlm-train', description="Train a scratchlm language model (the reference design's `train.py --config`).",
-                                epilog='Example: scratchlm-train --config tiny training.max_steps=200 model.d_model=256')
-    p.add_argument('overrides', nargs='*', help='config overrides section.key=value, e.g. training.learning_rate=3e-4')
-    p.add_argument('--config', default='tiny', help='a YAML config file, or a shipped name: tiny, default (default: tiny)')
-    p.add_argument('--data', nargs='+', help='training text: files, folders or globs (txt, jsonl, csv, tsv, parquet, arrow); default: the built-in stories')
-    p.add_argument('--valid-data', nargs='+', help='held-out validation text; default: a share of --data')
-    p.add_argument('--text-column', help='column holding the text in csv/tsv/parquet/arrow/jsonl files')
-    p.add_argument('--resume', action='store_true', help='continue from the last checkpoint in training.out_dir')
-    p.add_argument('--prompt', default='Once upon a time', help='prompt of the sample printed at the end; empty for none')
-    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    p = argparse.ArgumentParser(prog='scratchlm-train',
+                                description="Train a scratchlm language model (the reference design's train.py).",
+                                epilog='Example: scratchlm-train --config tiny training.max_steps=200')
+    arg = p.add_argument
+    arg('overrides', nargs='*', help='config overrides section.key=value, e.g. training.learning_rate=3e-4')
+    arg('--config', default='tiny', help='a YAML file or a shipped name: tiny, default (default: tiny)')
+    arg('--data', nargs='+', help='training text: files, folders or globs (txt, jsonl, csv, tsv, parquet, '
+                                  'arrow); default: the built-in stories')
+    arg('--valid-data', nargs='+', help='held-out validation text; default: a share of --data')
+    arg('--text-column', help='column holding the text in csv/tsv/parquet/arrow/jsonl files')
+    arg('--resume', action='store_true', help='continue from the last checkpoint in training.out_dir')
+    arg('--prompt', default='Once upon a time', help='prompt of the sample printed at the end; empty: none')
+    arg('--quiet', action='store_true', help='no progress bars')
     return p
 
 def train_main(argv=None):
     "Entry point of `scratchlm-train`: options and `section.key=value` overrides in any order."
-    args = train_parser().parse_intermixed_args(argv)
-    try:
-        cfg = load_config(args.config, overrides=args.overrides)
-        if args.data: cfg.data.paths = list(args.data)
-        if args.valid_data: cfg.data.valid_paths = list(args.valid_data)
-        if args.text_column: cfg.data.text_column = args.text_column
-        run_training(cfg, resume=args.resume, prompt=args.prompt or None, progress=not args.quiet)
-    except _USER_ERRORS as e: sys.exit(f'error: {e}')
+    a = train_parser().parse_intermixed_args(argv)
+    from scratchlm.data import DataError                 # the data pipeline comes with the training job
+    with user_errors(DataError):
+        cfg = load_config(a.config, overrides=a.overrides)
+        if a.data: cfg.data.paths = list(a.data)
+        if a.valid_data: cfg.data.valid_paths = list(a.valid_data)
+        if a.text_column: cfg.data.text_column = a.text_column
+        run_training(cfg, resume=a.resume, prompt=a.prompt or None, progress=not a.quiet)
 
-if __name__ == '__main__' and '__file__' in globals(): train_main()   # python -m scratchlm.cli (not when this notebook runs)
+# %% ../nbs/08_cli.ipynb #34c87dfb
+def generate_parser() -> argparse.ArgumentParser:
+    "The command line of scratchlm-generate."
+    p = argparse.ArgumentParser(prog='scratchlm-generate',
+                                description='Generate text from a trained scratchlm model, streamed.',
+                                epilog='Example: scratchlm-generate --prompt "Once upon a time" --top-p 0.9')
+    arg, default = p.add_argument, ' (default: %(default)s)'
+    arg('--prompt', help='text to continue; required')
+    arg('--checkpoint', default='checkpoint/best_model.pth',
+        help="the trainer's .pth checkpoint or a save_pretrained directory" + default)
+    arg('--max-length', type=int, default=100, help='total tokens per sample, prompt included' + default)
+    arg('--temperature', type=float, default=0.7, help='sampling temperature; 0 = greedy' + default)
+    arg('--top-k', type=int, help='keep only the k most likely tokens')
+    arg('--top-p', type=float, help='keep the smallest set of tokens holding this probability mass')
+    arg('--repetition-penalty', type=float, default=1.0, help='above 1 discourages repeated tokens' + default)
+    arg('--num-samples', type=int, default=1, help='number of samples; sample i uses seed + i' + default)
+    arg('--seed', type=int, help='seed for reproducible sampling')
+    arg('--stop', nargs='*', help='stop string(s)')
+    arg('--device', default='cpu', help="'cpu', 'cuda', 'mps' or 'auto'" + default)
+    arg('--no-cache', action='store_true', help='decode without the KV cache (slow; for comparison)')
+    return p
+
+# %% ../nbs/08_cli.ipynb #f87d81a7
+def generate_main(argv=None):
+    "Entry point of `scratchlm-generate`: stream samples from a trained model to the terminal."
+    a = generate_parser().parse_args(argv)
+    with user_errors(ValueError):
+        if a.prompt is None: raise ValueError('--prompt is required: the text to continue')
+        if not a.prompt: raise ValueError('the prompt is empty; give some text to continue')
+        if a.max_length <= 0: raise ValueError(f'--max-length must be a positive integer, got {a.max_length}')
+        if a.temperature < 0:
+            raise ValueError(f'--temperature must be >= 0 (0 = greedy), got {a.temperature}')
+        if a.num_samples < 1:
+            raise ValueError(f'--num-samples must be a positive integer, got {a.num_samples}')
+        model = TransformerLM.from_pretrained(a.checkpoint, device=a.device)
+        settings = dict(max_length=a.max_length, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
+                        repetition_penalty=a.repetition_penalty, stop=a.stop, use_cache=not a.no_cache)
+        for i in range(a.num_samples):
+            if a.num_samples > 1: print(f'--- sample {i + 1} of {a.num_samples}', flush=True)
+            print(a.prompt, end='', flush=True)
+            for piece in model.stream(a.prompt, seed=None if a.seed is None else a.seed + i, **settings):
+                print(piece, end='', flush=True)
+            print(flush=True)
+
+# %% ../nbs/08_cli.ipynb #fbb42af0
+COMMANDS = {'train-tokenizer': tokenizer_main, 'train': train_main, 'generate': generate_main}
+
+def main(argv=None):
+    "`python -m scratchlm.cli [train-tokenizer | train | generate] ...`; without a command name, `train`."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS: return COMMANDS[argv[0]](argv[1:])
+    return train_main(argv)
+
+if __name__ == '__main__' and '__file__' in globals(): main()   # python -m (not when this notebook runs)

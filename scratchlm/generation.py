@@ -1,4 +1,4 @@
-"""Sampling from scratch (greedy, temperature, top-k, top-p, repetition penalty, stop strings), incremental decoding with the KV cache, batched and streaming generation, `TransformerLM.from_pretrained` / `save_pretrained` / `generate`, and the `scratchlm-generate` command.
+"""Sampling from scratch (greedy, temperature, top-k, top-p, repetition penalty, stop strings), incremental decoding with the KV cache, batched and streaming generation, `TransformerLM.from_pretrained` / `save_pretrained` / `generate`.
 
 Docs: https://scratchlm.github.io/scratchlm/generation.html.md"""
 
@@ -9,23 +9,22 @@ from __future__ import annotations
 import dataclasses, json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Iterator, Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import torch
 from fastcore.basics import patch
 from fastcore.meta import delegates
-from fastcore.script import call_parse, CliError
 
 from .core import Config, config_from_dict, ConfigError
 from .model import TransformerLM
 from .tokenizer import Tokenizer, TokenizerFileError, load_tokenizer, tokenizer_from_dict
-from .trainer import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, atomic_torch_save, load_checkpoint
+from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, atomic_torch_save,
+                                  load_checkpoint)
 
 # %% auto #0
 __all__ = ['PRETRAINED_FORMAT', 'PRETRAINED_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'TOKENIZER_FILE', 'apply_temperature',
            'top_k_filter', 'top_p_filter', 'repetition_penalty_filter', 'SamplingConfig', 'make_generators',
-           'pick_next', 'ContextOverflowError', 'window_start', 'decode_steps', 'left_pad', 'TextStream',
-           'generate_cli']
+           'pick_next', 'ContextOverflowError', 'window_start', 'decode_steps', 'left_pad', 'TextStream']
 
 # %% ../nbs/07_generation.ipynb #1b5e0bb9
 PRETRAINED_FORMAT, PRETRAINED_VERSION = 'scratchlm-pretrained', 1
@@ -426,37 +425,3 @@ def stream(self: TransformerLM,
     "Yield the continuation of `prompt` piece by piece as it is generated; the settings are those of `generate`."
     for pieces in _text_generation(self, [prompt], 1, **kwargs):
         if pieces[0]: yield pieces[0]
-
-# %% ../nbs/07_generation.ipynb #aca4192a
-@call_parse
-def generate_cli(
-    prompt: Annotated[str, 'Text to continue'] = None,
-    checkpoint: Annotated[str, "The trainer's .pth checkpoint or a save_pretrained directory"] = 'checkpoint/best_model.pth',
-    max_length: Annotated[int, 'Total tokens per sample, prompt included'] = 100,
-    temperature: Annotated[float, 'Sampling temperature; 0 = greedy'] = 0.7,
-    top_k: Annotated[int, 'Keep only the k most likely tokens'] = None,
-    top_p: Annotated[float, 'Keep the smallest set of tokens holding this probability mass'] = None,
-    repetition_penalty: Annotated[float, 'Above 1 discourages repeated tokens'] = 1.0,
-    num_samples: Annotated[int, 'Number of samples; sample i uses seed + i'] = 1,
-    seed: Annotated[int, 'Seed for reproducible sampling'] = None,
-    stop: Annotated[str, 'Stop string(s)', {'nargs': '*'}] = None,
-    device: Annotated[str, "'cpu', 'cuda', 'mps' or 'auto'"] = 'cpu',
-    no_cache: Annotated[bool, 'Decode without the KV cache (slow; for comparison)'] = False,
-):
-    "Generate text from a trained scratchlm model, streamed to the terminal."
-    if prompt is None: raise CliError('error: --prompt is required: the text to continue')
-    if not prompt: raise CliError('error: the prompt is empty; give some text to continue')
-    if max_length <= 0: raise CliError(f'error: --max-length must be a positive integer, got {max_length}')
-    if temperature < 0: raise CliError(f'error: --temperature must be >= 0 (0 = greedy), got {temperature}')
-    if num_samples < 1: raise CliError(f'error: --num-samples must be a positive integer, got {num_samples}')
-    try:
-        model = TransformerLM.from_pretrained(checkpoint, device=device)
-        for i in range(num_samples):
-            if num_samples > 1: print(f'--- sample {i + 1} of {num_samples}', flush=True)
-            print(prompt, end='', flush=True)
-            for piece in model.stream(prompt, max_length=max_length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                      repetition_penalty=repetition_penalty, stop=stop, use_cache=not no_cache,
-                                      seed=None if seed is None else seed + i):
-                print(piece, end='', flush=True)
-            print(flush=True)
-    except (CheckpointError, ConfigError, TokenizerFileError, ValueError) as e: raise CliError(f'error: {e}') from None

@@ -6,24 +6,22 @@ Docs: https://scratchlm.github.io/scratchlm/tokenizer.html.md"""
 
 # %% ../nbs/01_tokenizer.ipynb #347421a7
 from __future__ import annotations
-import base64, codecs, glob, hashlib, heapq, io, json, os, random, sys, time, warnings
+import base64, codecs, hashlib, heapq, io, json, os, random, warnings
 import multiprocessing as mp
 from collections import Counter, defaultdict, deque
 from pathlib import Path
-from typing import Annotated, Iterable, Iterator, Optional, Sequence, Union
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import regex
 from tqdm.auto import tqdm
-from fastcore.script import call_parse, CliError
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'EOT', 'GPT2_PATTERN', 'GPT4_PATTERN', 'DEFAULT_PATTERN', 'TOKENS_FORMAT', 'text_to_bytes',
            'bytes_to_text', 'TokenizerFileError', 'Tokenizer', 'CharTokenizer', 'count_pairs', 'merge_pair',
            'merge_tokens', 'best_pair', 'train_bpe_naive', 'count_pretokens', 'train_bpe', 'BPETokenizer',
-           'SentencePieceTokenizer', 'expand_paths', 'read_text_documents', 'train_tokenizer', 'tokenizer_from_dict',
-           'load_tokenizer', 'tokenizer_from_config', 'token_meta_path', 'token_dtype', 'write_token_file',
-           'open_token_file', 'train_tokenizer_cli']
+           'SentencePieceTokenizer', 'train_tokenizer', 'tokenizer_from_dict', 'load_tokenizer',
+           'tokenizer_from_config', 'token_meta_path', 'token_dtype', 'write_token_file', 'open_token_file']
 
 # %% ../nbs/01_tokenizer.ipynb #d7b59782
 def text_to_bytes(text: str) -> bytes:
@@ -546,55 +544,16 @@ class SentencePieceTokenizer(Tokenizer):
     def _from_dict(cls, d): return cls(base64.b64decode(d['model_proto_base64'], validate=True), list(d['special_tokens']), d['model_type'])
 
 # %% ../nbs/01_tokenizer.ipynb #94b3e39c
-_STRUCTURED = {'.csv', '.tsv', '.parquet', '.arrow', '.jsonl', '.json', '.feather'}
-
-def expand_paths(paths) -> list:
-    "The text files named by `paths`: files, folders (every `*.txt` below them, sorted) and globs."
-    if isinstance(paths, (str, Path)): paths = [paths]
-    found = []
-    for p in paths:
-        p = str(p)
-        if glob.has_magic(p):
-            hits = sorted(Path(h) for h in glob.glob(p, recursive=True) if Path(h).is_file())
-            if not hits: raise FileNotFoundError(f'the pattern {p!r} matches no files')
-            found += hits
-        elif Path(p).is_dir():
-            hits = sorted(h for h in Path(p).rglob('*.txt') if h.is_file())
-            if not hits: raise FileNotFoundError(f'the folder {p!r} has no .txt files')
-            found += hits
-        elif Path(p).is_file(): found.append(Path(p))
-        else: raise FileNotFoundError(f'{p!r} is not a file, a folder or a glob that matches anything')
-    for f in found:
-        if f.suffix.lower() in _STRUCTURED:
-            raise ValueError(f'{f}: {f.suffix} is a structured format; read it with scratchlm.data.read_documents '
-                             f'(04_data), which the command-line tools use')
-    return found
-
-def read_text_documents(paths,  # A file, folder or glob, or a list of them
-                        split: str = 'paragraph'  # 'paragraph': blank-line separated documents; 'file': one per file
-                       ) -> Iterator[str]:
-    "Stream the documents of text files. Paragraph documents are stripped of the blank lines around them."
-    if split not in ('paragraph', 'file'): raise ValueError(f"split must be 'paragraph' or 'file', got {split!r}")
-    for f in expand_paths(paths):
-        try:
-            with open(f, encoding='utf-8', errors='strict', newline='') as fh:
-                if split == 'file':
-                    yield fh.read(); continue
-                para = []
-                for line in fh:
-                    if line.strip(): para.append(line)
-                    elif para: yield ''.join(para).rstrip('\r\n'); para = []
-                if para: yield ''.join(para).rstrip('\r\n')
-        except UnicodeDecodeError as e:
-            raise ValueError(f'{f} is not UTF-8 text ({e}); convert it to UTF-8 first') from None
-
-def _as_documents(data, split='paragraph') -> Iterable[str]:
-    "Paths (a str/Path, or a list of Paths) become their documents; any other iterable is taken as documents."
-    if isinstance(data, (str, Path)): return read_text_documents(data, split)
-    if isinstance(data, (list, tuple)) and data and all(isinstance(d, Path) for d in data): return read_text_documents(data, split)
+def _as_documents(data) -> Iterable[str]:
+    "`data` itself, once we know it is documents rather than a path or a single text."
+    if isinstance(data, (str, os.PathLike)) or (isinstance(data, (list, tuple)) and data
+                                                 and isinstance(data[0], os.PathLike)):
+        got = f'{type(data).__name__} {str(data)[:60]!r}'
+        raise TypeError(f'expected documents (an iterable of str), got {got}: read files, folders and globs '
+                        f'with scratchlm.data.read_documents (04_data), and pass one text as [text]')
     return data
 
-def train_tokenizer(data,  # Documents (an iterable of str), or paths: a str/Path or a list of Paths
+def train_tokenizer(data,  # Documents: an iterable of str
                     vocab_size: int = 32000,  # Vocabulary size, special tokens included
                     type: str = 'bpe',  # 'bpe' (ours), 'char' or 'sentencepiece'
                     special_tokens: Sequence[str] = (EOT,),  # Special tokens, never produced from ordinary text
@@ -602,7 +561,6 @@ def train_tokenizer(data,  # Documents (an iterable of str), or paths: a str/Pat
                     min_frequency: int = 2,  # Smallest pair count worth a merge (bpe)
                     num_workers: Optional[int] = None,  # Processes counting pre-tokens (bpe); None = all cores
                     sentencepiece_model: str = 'bpe',  # 'bpe' or 'unigram' (sentencepiece)
-                    split: str = 'paragraph',  # How text files split into documents
                     progress: bool = False  # Show progress bars
                    ) -> Tokenizer:
     "Train a tokenizer of the given type on `data`."
@@ -615,7 +573,7 @@ def train_tokenizer(data,  # Documents (an iterable of str), or paths: a str/Pat
         raise ValueError(f'a byte-level BPE needs 256 byte tokens plus {len(special_tokens)} special token(s): '
                          f'vocab_size must be at least {256 + len(special_tokens)}, got {vocab_size}')
     if vocab_size <= len(special_tokens): raise ValueError(f'vocab_size must exceed the number of special tokens, got {vocab_size}')
-    docs = _NonEmpty(_as_documents(data, split))
+    docs = _NonEmpty(_as_documents(data))
     if type == 'char':
         tok = CharTokenizer.train(docs, special_tokens)
         if tok.vocab_size > vocab_size:
@@ -720,13 +678,12 @@ def _encode_docs_in_worker(args):
         lengths.append(len(x) + 1); ids += x; ids.append(eot)
     return np.array(ids, dtype=np.uint32), np.array(lengths, dtype=np.int64), sum(map(len, docs))
 
-def write_token_file(documents,  # Documents (an iterable of str), or paths as in `train_tokenizer`
+def write_token_file(documents,  # Documents: an iterable of str
                      tokenizer: Tokenizer,  # Tokenizer with an `<|endoftext|>` token
                      path,  # The .bin file to write; its sidecar is `path` + '.json'
                      num_workers: int = 0,  # Worker processes; 0 or 1 encodes in this process
                      progress: bool = True,  # Show a tqdm bar (documents)
                      dropout: float = 0.0,  # BPE-dropout while encoding
-                     split: str = 'paragraph',  # How text files split into documents
                      batch_chars: int = 1 << 20  # Characters per batch sent to a worker
                     ) -> dict:
     "Encode `documents` into a flat token file (each document followed by `<|endoftext|>`) and return its metadata."
@@ -734,7 +691,7 @@ def write_token_file(documents,  # Documents (an iterable of str), or paths as i
     eot, dtype = tokenizer.eot_id, token_dtype(tokenizer.vocab_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_bin, tmp_meta = path.with_name(path.name + '.tmp'), path.with_name(path.name + '.json.tmp')
-    docs = _as_documents(documents, split)
+    docs = _as_documents(documents)
     total = len(docs) if hasattr(docs, '__len__') else None
     offsets, n_tokens, n_chars = [], 0, 0
     batches = ((b, dropout) for b in _batches(docs, batch_chars))
@@ -791,36 +748,3 @@ def open_token_file(path,  # A .bin written by `write_token_file`, or a raw nano
                          f'({meta["tokens"] * dtype.itemsize} bytes): it is truncated or was overwritten; write it again')
     tokens = np.memmap(path, dtype=dtype, mode='r') if size else np.zeros(0, dtype)
     return tokens, meta
-
-# %% ../nbs/01_tokenizer.ipynb #0bd0d0a5
-@call_parse
-def train_tokenizer_cli(
-    data: Annotated[str, 'Training text: files, folders or globs (txt, jsonl, csv, tsv, parquet, arrow)', {'nargs': '+'}] = None,
-    text_column: Annotated[str, 'Column or field holding the text in jsonl/csv/tsv/parquet/arrow files'] = None,
-    vocab_size: Annotated[int, 'Vocabulary size, special tokens included'] = 32000,
-    type: Annotated[str, 'Tokenizer type', {'choices': ['bpe', 'char', 'sentencepiece']}] = 'bpe',
-    out: Annotated[str, 'Where to write the tokenizer JSON'] = 'tokenizer.json',
-    special_tokens: Annotated[str, 'Special tokens', {'nargs': '*'}] = None,
-    min_frequency: Annotated[int, 'Smallest pair count worth a merge (bpe)'] = 2,
-    num_workers: Annotated[int, 'Processes counting pre-tokens; 0 = all cores'] = 0,
-    sentencepiece_model: Annotated[str, 'sentencepiece model type', {'choices': ['bpe', 'unigram']}] = 'bpe',
-    split: Annotated[str, 'Documents in a text file: blank-line separated paragraphs, lines, or the whole file', {'choices': ['paragraph', 'line', 'file']}] = 'paragraph',
-    quiet: Annotated[bool, 'No progress bars'] = False,
-):
-    "Train a tokenizer on text in any supported format and save it as JSON."
-    from scratchlm.data import read_documents        # 04_data: every format, with counted skips
-    if not data: raise CliError('--data is required: give one or more files, folders or globs')
-    t0 = time.perf_counter()
-    try:
-        documents = read_documents(list(data), text_column=text_column, txt_mode={'paragraph': 'blocks', 'line': 'lines', 'file': 'file'}[split])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always', UserWarning)
-            tok = train_tokenizer(documents, vocab_size, type, special_tokens or [EOT], min_frequency=min_frequency,
-                                  num_workers=num_workers or None, sentencepiece_model=sentencepiece_model, progress=not quiet)
-    except (ValueError, FileNotFoundError, TypeError) as e: raise CliError(f'error: {e}') from None
-    print(documents.stats.summary(), file=sys.stderr)
-    for w in caught: print(f'warning: {w.message}', file=sys.stderr)
-    tok.save(out)
-    print(f'trained a {type} tokenizer with {tok.vocab_size} tokens in {time.perf_counter() - t0:.1f}s; '
-          f'wrote {out} (fingerprint {tok.fingerprint})')
-    return tok

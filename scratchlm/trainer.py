@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/trainer.html.md"""
 
 # %% ../nbs/05_trainer.ipynb #402c621b
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, json, math, os, random, sys, time
+import contextlib, dataclasses, hashlib, json, math, os, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Optional
@@ -21,15 +21,16 @@ from .core import (Config, ConfigError, config_from_dict, seed_everything, get_d
                             format_count, count_parameters)
 from .performance import flops_per_token, keep_freed_memory, measure_peak_flops
 from .model import TransformerLM
+from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state, set_rng_state,
+                                  atomic_torch_save, load_checkpoint)
 from .data import TokenDataset, prepare, read_documents, file_signature
 from .tokenizer import Tokenizer, train_tokenizer
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
                                                      set_model_state_dict, set_optimizer_state_dict)
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'autocast_context', 'optimizer_groups', 'make_optimizer', 'lr_multiplier',
-           'PlateauScheduler', 'BatchPlan', 'token_byte_lengths', 'CheckpointError', 'rng_state', 'set_rng_state',
-           'atomic_torch_save', 'load_checkpoint', 'TrainState', 'Trainer', 'build_training', 'KillAtStep']
+__all__ = ['autocast_context', 'optimizer_groups', 'make_optimizer', 'lr_multiplier', 'PlateauScheduler', 'BatchPlan',
+           'token_byte_lengths', 'TrainState', 'Trainer', 'build_training', 'KillAtStep']
 
 # %% ../nbs/05_trainer.ipynb #e326d862
 def autocast_context(precision: str, device: torch.device):
@@ -134,51 +135,6 @@ def token_byte_lengths(tokenizer: Tokenizer) -> torch.Tensor:
         if i in specials: lengths.append(0)
         else: lengths.append(len(as_bytes([i])) if as_bytes else len(tokenizer.decode([i]).encode('utf-8')))
     return torch.tensor(lengths, dtype=torch.long)
-
-# %% ../nbs/05_trainer.ipynb #9c0f8325
-CHECKPOINT_FORMAT, CHECKPOINT_VERSION = 'scratchlm-checkpoint', 1
-
-class CheckpointError(ValueError):
-    "A checkpoint that cannot be used; the message says why."
-
-def rng_state() -> dict:
-    "Every random generator's state, in types `weights_only` loading accepts."
-    np_state = np.random.get_state(legacy=False)
-    np_state = dict(np_state, state=dict(key=torch.from_numpy(np_state['state']['key'].astype(np.int64)), pos=np_state['state']['pos']))
-    return dict(python=random.getstate(), numpy=np_state, torch=torch.get_rng_state(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
-
-def set_rng_state(state: dict):
-    random.setstate(state['python'])
-    np_state = dict(state['numpy'])
-    np_state['state'] = dict(key=state['numpy']['state']['key'].numpy().astype(np.uint32), pos=state['numpy']['state']['pos'])
-    np.random.set_state(np_state)
-    torch.set_rng_state(state['torch'])
-    if state['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
-
-def atomic_torch_save(obj, path):
-    "torch.save to a temporary file, fsync, and rename into place."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-        torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY); os.fsync(fd); os.close(fd)
-    except OSError: pass
-
-def load_checkpoint(path, map_location='cpu') -> dict:
-    "Read a checkpoint safely (weights_only=True) and check that it is one of ours."
-    path = Path(path)
-    if not path.is_file(): raise CheckpointError(f"no checkpoint at {str(path)!r}; train one with scratchlm-train, or pass the right --checkpoint")
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a readable scratchlm checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-    if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a scratchlm checkpoint (no format: {CHECKPOINT_FORMAT!r})")
-    if ckpt.get('version', 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} was written by a newer scratchlm (version {ckpt['version']}); upgrade to load it")
-    return ckpt
 
 # %% ../nbs/05_trainer.ipynb #34e45e46
 @dataclass
