@@ -195,3 +195,13 @@ def _attempt_store(addr: str, port: int, rank: int, world: int, timeout: datetim
     # under torchrun the agent serves the store (agent_store) and no rank does
     store = dist.TCPStore(addr, port, world, is_master=rank == 0 and not agent_store, timeout=timeout)
     return dist.PrefixStore(f'scratchlm/attempt{attempt}', store)
+
+# %% ../nbs/06_distributed.ipynb #a5edcb42
+def _compare_allreduce(allreduce: Callable, numel: int = 10) -> dict:
+    "Each rank: a tensor of its own summed over the ranks by `allreduce` and by `dist.all_reduce`."
+    g = torch.Generator().manual_seed(dist.get_rank())
+    t = torch.randint(-100, 100, (numel,), generator=g).float()
+    expected = t.clone()
+    dist.all_reduce(expected)
+    allreduce(t)
+    return dict(got=t, expected=expected)
