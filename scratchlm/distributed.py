@@ -26,79 +26,91 @@ __all__ = ['DistInfo', 'init_distributed', 'cleanup_distributed', 'free_port', '
 @dataclass
 class DistInfo:
     "Who this process is in the job."
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device('cpu')
+    rank: int = 0  # 0 to world_size - 1, unique in the job
+    world_size: int = 1  # Processes in the job
+    local_rank: int = 0  # Rank among the processes of this machine: the GPU it drives
+    device: torch.device = torch.device('cpu')  # Where this rank computes
 
     @property
-    def is_main(self) -> bool: return self.rank == 0
+    def is_main(self) -> bool:
+        "Rank 0: the one that logs and writes files."
+        return self.rank == 0
 
-def init_distributed(config: Optional[DistributedConfig] = None,  # backend and timeout; default DistributedConfig()
-                     device: str = 'auto'  # Device preference for a single process; ranks use cuda:LOCAL_RANK or cpu
-                    ) -> DistInfo:
-    "Join the process group described by torchrun's environment variables, or return a single-process DistInfo."
+# %% ../nbs/06_distributed.ipynb #5ccec58f
+def init_distributed(
+    config: Optional[DistributedConfig] = None,  # backend and timeout; default DistributedConfig()
+    device: str = 'auto'  # Device preference for a single process; ranks use cuda:LOCAL_RANK or cpu
+) -> DistInfo:
+    "Join the group that torchrun's environment variables describe, or return a single-process DistInfo."
     config = config or DistributedConfig()
     world = int(os.environ.get('WORLD_SIZE', '1'))
     if world == 1 and not dist.is_initialized():
         if config.strategy != 'single' and 'RANK' not in os.environ:
-            warnings.warn(f"distributed.strategy={config.strategy} in a single process: launch with torchrun --nproc_per_node N to use it")
+            warnings.warn(f'distributed.strategy={config.strategy} in a single process: '
+                          'launch with torchrun --nproc_per_node N to use it')
         return DistInfo(device=get_device(device))
     rank, local_rank = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', '0'))
-    backend = config.backend if config.backend != 'auto' else ('nccl' if torch.cuda.is_available() else 'gloo')
+    backend = config.backend
+    if backend == 'auto': backend = 'nccl' if torch.cuda.is_available() else 'gloo'
     if backend == 'nccl':
-        if not torch.cuda.is_available(): raise ConfigError('distributed.backend: nccl needs CUDA GPUs; use gloo on CPUs')
-        torch.cuda.set_device(local_rank); dev = torch.device('cuda', local_rank)
-    else: dev = torch.device('cpu') if device in ('auto', 'cpu') or not torch.cuda.is_available() else torch.device('cuda', local_rank)
+        if not torch.cuda.is_available():
+            raise ConfigError('distributed.backend: nccl needs CUDA GPUs; use gloo on CPUs')
+        torch.cuda.set_device(local_rank)
+        dev = torch.device('cuda', local_rank)
+    elif device in ('auto', 'cpu') or not torch.cuda.is_available(): dev = torch.device('cpu')
+    else: dev = torch.device('cuda', local_rank)
     if not dist.is_initialized():
         timeout = datetime.timedelta(seconds=config.timeout_s)
-        # torchrun's agent keeps one store across restarts: a restarted job that reused its keys could read the
-        # addresses of the workers that died, so every attempt gets keys of its own
-        agent_store = os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True'
-        store = dist.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world,
-                              is_master=rank == 0 and not agent_store, timeout=timeout)
-        store = dist.PrefixStore(f"scratchlm/attempt{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+        env = os.environ            # the store where the ranks meet; _attempt_store keeps restarts apart
+        store = _attempt_store(env['MASTER_ADDR'], int(env['MASTER_PORT']), rank, world, timeout,
+                               attempt=env.get('TORCHELASTIC_RESTART_COUNT', '0'),
+                               agent_store=env.get('TORCHELASTIC_USE_AGENT_STORE') == 'True')
         dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout,
                                 **(dict(device_id=dev) if dev.type == 'cuda' else {}))
     return DistInfo(rank, world, local_rank, dev)
 
+# %% ../nbs/06_distributed.ipynb #59a89cd5
 def cleanup_distributed():
     "Leave the process group (safe to call in a single process)."
-    # Release now what a reference cycle still holds (a model, a DDP wrapper, their tensors), while Python is
-    # whole: a gloo worker thread that lets go of a collective's tensor needs the GIL, and if that happens while
-    # Python shuts down the process aborts ("terminate called without an active exception") after finishing its
-    # work. Seen here in at least 9 of 96 runs of run_processes(step_timing); with this collection first, in 0 of 30.
-    # It is a race all the same, so run_processes' workers also skip the shutdown (os._exit after their result).
+    # free what reference cycles hold now, while Python is whole: gloo threads that let go of tensors
+    # during the interpreter's shutdown abort the process
     gc.collect()
     if dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/06_distributed.ipynb #a1a29e6f
+# %% ../nbs/06_distributed.ipynb #7440ab4d
 def free_port() -> int:
     "A TCP port on 127.0.0.1 that nobody is listening on right now."
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
+# %% ../nbs/06_distributed.ipynb #a1a29e6f
 def _process_entry(rank: int, fn, world_size: int, port: int, out_dir: str, kwargs: dict):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_WORLD_SIZE=str(world_size),
-                      MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
+                      LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
     init_distributed(DistributedConfig(timeout_s=120), device='cpu')
     try: result = fn(**kwargs)
     finally: cleanup_distributed()
     torch.save(result, Path(out_dir) / f'rank{rank}.pt')
-    # Done: leave without tearing the interpreter down. PyTorch's gloo worker threads can still be letting go of
-    # the last collective's tensors, and doing that during Python's shutdown aborts the process (see above).
+    # the result is saved: leave without Python's shutdown, during which gloo's threads, letting go of the
+    # last collective's tensors, could abort the process (as in cleanup_distributed)
     import multiprocessing.util
-    multiprocessing.util._exit_function()         # what multiprocessing runs before its own os._exit: pools, semaphores
-    sys.stdout.flush(); sys.stderr.flush()
+    # what multiprocessing itself runs before its os._exit: pools, semaphores
+    multiprocessing.util._exit_function()
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
 
-def run_processes(fn: Callable,  # A module-level function; its return value must be tensors/plain Python values
-                  world_size: int = 2,  # Processes to start
-                  **kwargs  # Keyword arguments for `fn`
-                 ) -> list:
-    "Run `fn(**kwargs)` in `world_size` new processes joined in a gloo group on 127.0.0.1; return each rank's result."
-    if fn.__module__ == '__main__': raise ValueError(f'{fn.__name__} is defined in __main__; import it from a module so new processes can find it')
+def run_processes(
+    fn: Callable,  # A module-level function; its return value must be tensors/plain Python values
+    world_size: int = 2,  # Processes to start
+    **kwargs  # Keyword arguments for `fn`
+) -> list:
+    "Run `fn(**kwargs)` in `world_size` new processes, one gloo group on 127.0.0.1; return what each returns."
+    if fn.__module__ == '__main__':
+        raise ValueError(f'{fn.__name__} is defined in __main__; '
+                         'import it from a module so new processes can find it')
     with tempfile.TemporaryDirectory() as out:
         mp.start_processes(_process_entry, args=(fn, world_size, free_port(), out, kwargs), nprocs=world_size,
                            join=True, start_method='spawn')
@@ -112,16 +124,19 @@ def _whoami() -> dict:
 # %% ../nbs/06_distributed.ipynb #5cb2b83c
 def _demo_model(seed: int = 0) -> TransformerLM:
     torch.manual_seed(seed)
-    return TransformerLM(ModelConfig(vocab_size=64, d_model=32, nhead=4, num_layers=2, dim_feedforward=64, dropout=0.0, block_size=16))
+    return TransformerLM(ModelConfig(vocab_size=64, d_model=32, nhead=4, num_layers=2, dim_feedforward=64,
+                                     dropout=0.0, block_size=16))
 
 def _demo_batch(seed: int = 1, batch: int = 8):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 64, (batch, 16), generator=g), torch.randint(0, 64, (batch, 16), generator=g)
 
+# %% ../nbs/06_distributed.ipynb #4d3d7017
 def _allreduce_by_hand() -> dict:
     "Each rank: gradient on its rows of the demo batch, then all_reduce and divide by the world size."
     rank, world = dist.get_rank(), dist.get_world_size()
-    model = _demo_model(); x, y = _demo_batch()
+    model = _demo_model()
+    x, y = _demo_batch()
     model(x[rank::world], y[rank::world]).loss.backward()
     local = {n: p.grad.clone() for n, p in model.named_parameters()}
     for p in model.parameters():
@@ -133,7 +148,7 @@ def _allreduce_by_hand() -> dict:
 def _ddp_gradients() -> dict:
     "The demo batch through a DDP-wrapped model: each rank's gradients after backward."
     rank, world = dist.get_rank(), dist.get_world_size()
-    model = DDP(_demo_model(seed=rank))                   # different seeds: DDP broadcasts rank 0's weights anyway
+    model = DDP(_demo_model(seed=rank))           # seeds differ: DDP broadcasts rank 0's weights anyway
     x, y = _demo_batch()
     model(x[rank::world], y[rank::world]).loss.backward()
     return {n.removeprefix('module.'): p.grad for n, p in model.named_parameters()}
@@ -144,22 +159,27 @@ _VIEW_WARNING = 'FSDP2-wrapped module .* returned a view tensor'
 def wrap_model(model: TransformerLM,  # The model, already on its device
                config: DistributedConfig,  # strategy and cpu_offload
                precision: str = 'fp32',  # training.precision: FSDP2 computes in it
-               device: Optional[torch.device] = None):
+               device: Optional[torch.device] = None  # The model's device; default: its first parameter's
+              ):
     "The model as the strategy runs it: itself (single), a DDP wrapper, or sharded in place by FSDP2."
     if config.strategy == 'single' or not dist.is_initialized(): return model
     device = device or next(model.parameters()).device
     if config.strategy == 'ddp':
         return DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)
     from torch.distributed.fsdp import fully_shard, MixedPrecisionPolicy, CPUOffloadPolicy
-    # our blocks return (x, cache) tuples and nothing modifies them in place, so FSDP2's warning about views does not apply
+    # our blocks return (x, cache) tuples and nothing modifies them in place,
+    # so FSDP2's warning about views does not apply
     warnings.filterwarnings('ignore', message=_VIEW_WARNING)
     dtype = autocast_dtype(precision, device)
-    kw = dict(mp_policy=MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32) if dtype else MixedPrecisionPolicy())
+    if dtype: policy = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)
+    else: policy = MixedPrecisionPolicy()
+    kw = dict(mp_policy=policy)
     if config.cpu_offload: kw['offload_policy'] = CPUOffloadPolicy()
     for layer in model.layers: fully_shard(layer, **kw)
     fully_shard(model, **kw)
     return model
 
+# %% ../nbs/06_distributed.ipynb #55323db4
 def _shard_sizes() -> dict:
     "Parameter elements held by this rank under FSDP2, against the whole model's."
     model = _demo_model()
@@ -167,3 +187,21 @@ def _shard_sizes() -> dict:
     wrap_model(model, DistributedConfig(strategy='fsdp'))
     local = sum(p.to_local().numel() for p in model.parameters())
     return dict(total=total, local=local)
+
+# %% ../nbs/06_distributed.ipynb #c069a58b
+def _attempt_store(addr: str, port: int, rank: int, world: int, timeout: datetime.timedelta,
+                   attempt: str = '0', agent_store: bool = False):
+    "The store where the ranks meet, seen through the keys of this attempt only."
+    # under torchrun the agent serves the store (agent_store) and no rank does
+    store = dist.TCPStore(addr, port, world, is_master=rank == 0 and not agent_store, timeout=timeout)
+    return dist.PrefixStore(f'scratchlm/attempt{attempt}', store)
+
+# %% ../nbs/06_distributed.ipynb #a5edcb42
+def _compare_allreduce(allreduce: Callable, numel: int = 10) -> dict:
+    "Each rank: a tensor of its own summed over the ranks by `allreduce` and by `dist.all_reduce`."
+    g = torch.Generator().manual_seed(dist.get_rank())
+    t = torch.randint(-100, 100, (numel,), generator=g).float()
+    expected = t.clone()
+    dist.all_reduce(expected)
+    allreduce(t)
+    return dict(got=t, expected=expected)
