@@ -1,9 +1,41 @@
+"""scratchlm: a transformer language model written from scratch in PyTorch, taught in notebooks.
+
+`import scratchlm` gives the public API below. The modules are exported from the notebooks in `nbs/`; this file,
+written by hand, only gathers their public names. Importing the trainer and generation modules here also
+completes `TransformerLM` with the methods they add (`fit`/`train(train_data=...)`, `from_pretrained`,
+`save_pretrained`, `generate`, `stream`), whichever scratchlm module a program imports first.
+"""
 __version__ = "0.0.1"
 
-def __getattr__(name):
-    "`from scratchlm import TransformerLM`: the model with its training (`fit`) and generation methods patched on."
-    if name == 'TransformerLM':
-        from scratchlm.model import TransformerLM
-        import scratchlm.trainer, scratchlm.generation   # noqa: F401 (they patch fit/train and from_pretrained/generate onto the class)
-        return TransformerLM
-    raise AttributeError(f"module 'scratchlm' has no attribute {name!r}")
+from .core import (Config, ConfigError, DataConfig, DistributedConfig, ModelConfig, TokenizerConfig, TrainingConfig,
+                   bf16_is_fast, config_from_dict, corpus_entropy, count_parameters, cpu_info, get_device, load_config,
+                   seed_everything, stories)
+from .tokenizer import (BPETokenizer, CharTokenizer, SentencePieceTokenizer, Tokenizer, TokenizerFileError,
+                        load_tokenizer, train_tokenizer)
+from .attention import MultiHeadAttention, attend
+from .model import LMOutput, TransformerLM
+from .checkpoint import CheckpointError, load_checkpoint
+from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDataset, download, prepare, read_documents,
+                   write_documents)
+from .trainer import Trainer, build_training
+from .generation import SamplingConfig, decode_steps
+from .distributed import init_distributed, wrap_model
+
+__all__ = [
+    # configuration, devices, the built-in corpus (00_core)
+    'Config', 'ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig', 'ConfigError',
+    'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast', 'cpu_info',
+    'count_parameters', 'stories', 'corpus_entropy',
+    # tokenizers (01_tokenizer)
+    'Tokenizer', 'BPETokenizer', 'CharTokenizer', 'SentencePieceTokenizer', 'TokenizerFileError', 'train_tokenizer',
+    'load_tokenizer',
+    # attention and the model (02_attention, 03_blocks)
+    'attend', 'MultiHeadAttention', 'TransformerLM', 'LMOutput',
+    # data (04_data) and checkpoints (04b_checkpoint)
+    'DataError', 'read_documents', 'write_documents', 'prepare', 'TokenDataset', 'DocumentDataset',
+    'StreamingTokenDataset', 'download', 'CheckpointError', 'load_checkpoint',
+    # training (05_trainer, 06_distributed)
+    'Trainer', 'build_training', 'init_distributed', 'wrap_model',
+    # generation (07_generation)
+    'SamplingConfig', 'decode_steps',
+]

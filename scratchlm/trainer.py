@@ -25,8 +25,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError,
                                   atomic_torch_save, load_checkpoint)
 from .data import TokenDataset, prepare, read_documents, file_signature
 from .tokenizer import Tokenizer, train_tokenizer
-from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_optimizer_state_dict,
-                                                     set_model_state_dict, set_optimizer_state_dict)
+
 
 # %% auto #0
 __all__ = ['autocast_context', 'optimizer_groups', 'make_optimizer', 'lr_multiplier', 'PlateauScheduler', 'BatchPlan',
@@ -269,6 +268,8 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------------------------
     def checkpoint(self) -> dict:
         "The full training state. Under DDP/FSDP every rank must call it (FSDP gathers the shards); rank 0's copy is complete."
+        # torch.distributed.checkpoint costs half a second to import: only a run that saves pays it
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
         full = StateDictOptions(full_state_dict=True, cpu_offload=True)
         rngs = [None] * self.world_size
         if self.world_size > 1: torch.distributed.all_gather_object(rngs, rng_state())
@@ -294,6 +295,7 @@ class Trainer:
         if saved != self.model.config:
             diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(self.model.config, f.name)]
             raise CheckpointError(f"{path} holds a model with a different configuration ({', '.join(diff)}); resume with the same model settings")
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
         full = StateDictOptions(full_state_dict=True)
         set_model_state_dict(self.model, ckpt['model'], options=full)
         set_optimizer_state_dict(self.model, self.optimizer, ckpt['optimizer'], options=full)
