@@ -1,4 +1,4 @@
-"""Scaled dot-product attention written out, a memory-efficient tiled version with its own backward pass, PyTorch's fused kernel, rotary positions and a KV cache for generation.
+"""How each position of a sequence reads from the ones before it: causal averaging, scaled dot-product attention, multiple heads, rotary positions, a KV cache and PyTorch's fused kernel; optionally, a memory-efficient tiled kernel with its own backward pass.
 
 Docs: https://scratchlm.github.io/scratchlm/attention.html.md"""
 
@@ -16,18 +16,20 @@ import torch.nn.functional as F
 from .performance import dropout
 
 # %% auto #0
-__all__ = ['ATTENTION_IMPLS', 'KVCache', 'attention_mask', 'naive_attention', 'TiledAttention', 'tiled_attention', 'attend',
-           'rope_cos_sin', 'apply_rope', 'MultiHeadAttention']
+__all__ = ['KVCache', 'ATTENTION_IMPLS', 'attention_mask', 'naive_attention', 'rope_cos_sin', 'apply_rope', 'attend',
+           'MultiHeadAttention', 'TiledAttention', 'tiled_attention']
 
 # %% ../nbs/02_attention.ipynb #475a792d
 def attention_mask(q_len: int,  # Number of queries (the newest positions)
                    k_len: int,  # Number of keys (cached positions + new ones)
                    causal: bool = True,  # Forbid attending to later positions
-                   key_padding_mask: Optional[torch.Tensor] = None,  # (B, k_len), True/1 = real token, False/0 = padding
-                   device=None
-                  ) -> Optional[torch.Tensor]:
-    "Boolean mask, True where query i may attend to key j: (q_len, k_len), or (B, 1, q_len, k_len) with padding; None if everything is allowed."
-    if q_len > k_len: raise ValueError(f'more queries ({q_len}) than keys ({k_len}): the keys must include the queries\' own positions')
+                   key_padding_mask: Optional[torch.Tensor] = None,  # (B, k_len), True/1 = token, 0 = pad
+                   device=None  # Where to build the mask (None: the default device)
+                  ) -> Optional[torch.Tensor]:  # (q_len, k_len), or (B, 1, q_len, k_len) with padding
+    "Boolean mask, True where query i may attend to key j; None if everything is allowed."
+    if q_len > k_len:
+        raise ValueError(f'more queries ({q_len}) than keys ({k_len}): '
+                         "the keys must include the queries' own positions")
     mask = None
     if causal:
         offset = k_len - q_len                                 # query i sits at absolute position offset + i
@@ -46,7 +48,7 @@ def attention_mask(q_len: int,  # Number of queries (the newest positions)
 def naive_attention(q: torch.Tensor,  # Queries (B, H, Tq, D)
                     k: torch.Tensor,  # Keys (B, H, Tk, D)
                     v: torch.Tensor,  # Values (B, H, Tk, D)
-                    mask: Optional[torch.Tensor] = None,  # Boolean, True = may attend, broadcastable to (B, H, Tq, Tk)
+                    mask: Optional[torch.Tensor] = None,  # True = may attend; broadcasts to (B, H, Tq, Tk)
                     dropout_p: float = 0.0,  # Dropout on the attention weights (pass 0 in eval mode)
                     return_weights: bool = False,  # Also return the (B, H, Tq, Tk) weights
                     dropout_fn: Callable = F.dropout  # How links are dropped: F.dropout, or `dropout` (below)
@@ -54,12 +56,123 @@ def naive_attention(q: torch.Tensor,  # Queries (B, H, Tq, D)
     "Softmax(QK^T/sqrt(D) + mask) V, materialising the full Tq x Tk matrix."
     scale = 1.0 / math.sqrt(q.size(-1))
     scores = (q @ k.transpose(-2, -1)) * scale                     # (B, H, Tq, Tk)
-    if mask is not None: scores = scores.masked_fill(~mask, float('-inf'))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float('-inf'))          # a hidden key gets weight e^-inf = 0
     weights = torch.softmax(scores, dim=-1)                        # (B, H, Tq, Tk), each row sums to 1
-    if mask is not None: weights = weights.nan_to_num(0.0)         # a row with no visible key attends to nothing
-    if dropout_p > 0: weights = dropout_fn(weights, dropout_p)     # drop whole attention links
+    if mask is not None:
+        weights = weights.nan_to_num(0.0)                          # a row with no visible key: zeros
+    if dropout_p > 0:
+        weights = dropout_fn(weights, dropout_p)                   # drop whole attention links
     out = weights @ v                                              # (B, H, Tq, D)
     return (out, weights) if return_weights else out
+
+# %% ../nbs/02_attention.ipynb #ce498102
+def rope_cos_sin(position_ids: torch.Tensor,  # (B, T) or (T,) integer positions
+                 head_dim: int,  # Size of one attention head (even)
+                 base: float = 10000.0  # Wavelength base of the lowest frequency
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Cosines and sines of the rotary angles, each (B, T, head_dim/2) (or (T, head_dim/2))."
+    dims = torch.arange(0, head_dim, 2, device=position_ids.device, dtype=torch.float32)   # (D/2,): 0, 2, 4..
+    inv_freq = base ** (-dims / head_dim)                             # (D/2,)
+    angles = position_ids.to(torch.float32)[..., None] * inv_freq     # (B, T, D/2)
+    return angles.cos(), angles.sin()
+
+def apply_rope(x: torch.Tensor,  # Queries or keys (B, H, T, D)
+               cos: torch.Tensor,  # (B, T, D/2) or (T, D/2) from `rope_cos_sin`
+               sin: torch.Tensor  # The sines, shaped like `cos`
+              ) -> torch.Tensor:
+    "Rotate the pairs (x[i], x[i + D/2]) of every head by the angles of their position."
+    if cos.dim() == 3:
+        cos, sin = cos[:, None], sin[:, None]                         # (B, 1, T, D/2): same for every head
+    x1, x2 = x.chunk(2, dim=-1)                                       # 2 x (B, H, T, D/2)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+# %% ../nbs/02_attention.ipynb #3136165f
+KVCache = tuple  # (keys, values), each (B, H, T_past, head_dim); keys are stored with RoPE applied
+
+# %% ../nbs/02_attention.ipynb #f302a36f
+ATTENTION_IMPLS = ('naive', 'tiled', 'sdpa')
+
+def attend(q: torch.Tensor,  # Queries (B, H, Tq, D)
+           k: torch.Tensor,  # Keys (B, H, Tk, D)
+           v: torch.Tensor,  # Values (B, H, Tk, D)
+           impl: str = 'sdpa',  # 'naive', 'tiled' or 'sdpa'
+           key_padding_mask: Optional[torch.Tensor] = None,  # (B, Tk), True = real token
+           causal: bool = True,  # Causal mask (queries are the last Tq positions)
+           dropout_p: float = 0.0  # Attention dropout (pass 0 in eval mode)
+          ) -> torch.Tensor:
+    "Attention with the chosen implementation; all three compute the same function. Returns (B, H, Tq, D)."
+    Tq, Tk = q.size(2), k.size(2)
+    if impl == 'naive':
+        return naive_attention(q, k, v, attention_mask(Tq, Tk, causal, key_padding_mask, q.device), dropout_p)
+    if impl == 'tiled':
+        if key_padding_mask is not None:
+            attention_mask(Tq, Tk, False, key_padding_mask)            # validates the shape
+        return tiled_attention(q, k, v, key_padding_mask, causal, dropout_p)
+    if impl != 'sdpa':
+        raise ValueError(f"attention impl {impl!r} is not one of {', '.join(ATTENTION_IMPLS)} "
+                         '(model.attn_impl)')
+    if dropout_p > 0 and q.device.type == 'cpu':
+        # with dropout, PyTorch's CPU SDPA runs this same plain computation, with the slow dropout mask
+        mask = attention_mask(Tq, Tk, causal, key_padding_mask, q.device)
+        return naive_attention(q, k, v, mask, dropout_p, dropout_fn=dropout)
+    if key_padding_mask is None and (not causal or Tq == 1):           # nothing to hide
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+    if key_padding_mask is None and Tq == Tk:                          # causal alone: the fast path
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+    mask = attention_mask(Tq, Tk, causal, key_padding_mask, q.device)  # (Tq, Tk) or (B, 1, Tq, Tk)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+# %% ../nbs/02_attention.ipynb #8bea5c47
+class MultiHeadAttention(nn.Module):
+    "Causal multi-head self-attention with a fused QKV projection, a choice of kernel, RoPE and a KV cache."
+    def __init__(self, d_model: int,  # Width of the residual stream
+                 nhead: int,  # Number of heads; must divide d_model
+                 dropout: float = 0.0,  # Dropout on the attention weights during training
+                 bias: bool = True,  # Biases in the projections
+                 impl: str = 'sdpa',  # 'naive', 'tiled' or 'sdpa'
+                 causal: bool = True  # A language model never looks ahead
+                ):
+        super().__init__()
+        if d_model % nhead:
+            raise ValueError(f'nhead={nhead} must divide d_model={d_model}')
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f"attention impl {impl!r} is not one of {', '.join(ATTENTION_IMPLS)}")
+        self.d_model, self.nhead, self.head_dim = d_model, nhead, d_model // nhead
+        self.dropout, self.impl, self.causal = dropout, impl, causal
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)        # W_q, W_k, W_v stacked
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)       # mixes the heads
+
+    def forward(self, x: torch.Tensor,  # (B, T, d_model)
+                key_padding_mask: Optional[torch.Tensor] = None,  # (B, T_past + T), True = real token
+                kv_cache: Optional[KVCache] = None,  # Keys and values of earlier positions
+                rope: Optional[tuple] = None  # (cos, sin) for the T new positions, from `rope_cos_sin`
+               ) -> tuple[torch.Tensor, KVCache]:
+        "Returns the output (B, T, d_model) and the updated cache (keys, values) of all positions."
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=-1)                                 # 3 x (B, T, C)
+        q, k, v = (t.view(B, T, self.nhead, self.head_dim).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if kv_cache is not None:                                               # (B, H, T_past + T, D)
+            k, v = torch.cat([kv_cache[0], k], dim=2), torch.cat([kv_cache[1], v], dim=2)
+        p = self.dropout if self.training else 0.0
+        y = attend(q, k, v, self.impl, key_padding_mask, self.causal, p)       # (B, H, T, D)
+        y = y.transpose(1, 2).reshape(B, T, C)                                 # heads side by side again
+        return self.out_proj(y), (k, v)
+
+    def extra_repr(self):
+        return f'd_model={self.d_model}, nhead={self.nhead}, impl={self.impl}, dropout={self.dropout}'
+
+# %% ../nbs/02_attention.ipynb #a51059fa
+def _tiles(Tq, Tk, block_q, block_k, offset, causal):
+    "Yield (i0, i1, j0, j1) for every tile that has at least one visible key."
+    for i0 in range(0, Tq, block_q):
+        i1 = min(i0 + block_q, Tq)
+        for j0 in range(0, Tk, block_k):
+            if causal and j0 > i1 - 1 + offset:
+                break                                                  # the whole tile lies in the future
+            yield i0, i1, j0, min(j0 + block_k, Tk)
 
 # %% ../nbs/02_attention.ipynb #b4e94b19
 def _tile_mask(i0, i1, j0, j1, offset, causal, key_padding_mask, device):
@@ -75,75 +188,94 @@ def _tile_mask(i0, i1, j0, j1, offset, causal, key_padding_mask, device):
     return mask
 
 def _keep_mask(seed, i0, j0, shape, p, device, dtype=torch.float32):
-    "The dropout keep-mask of tile (i0, j0), scaled by 1/(1-p), regenerated identically in forward and backward."
+    "The dropout keep-mask of tile (i0, j0), scaled by 1/(1-p); the same in forward and backward."
     g = torch.Generator(device=device)
     g.manual_seed((seed * 1_000_003 + i0 * 65_537 + j0) % 2**63)
     return (torch.rand(shape, generator=g, device=device) >= p).to(dtype) / (1 - p)
 
-def _tiles(Tq, Tk, block_q, block_k, offset, causal):
-    "Yield (i0, i1, j0, j1) for every tile that has at least one visible key."
-    for i0 in range(0, Tq, block_q):
-        i1 = min(i0 + block_q, Tq)
-        for j0 in range(0, Tk, block_k):
-            if causal and j0 > i1 - 1 + offset: break                  # the whole tile lies in the future
-            yield i0, i1, j0, min(j0 + block_k, Tk)
-
 # %% ../nbs/02_attention.ipynb #87889ff5
+def _tiled_forward(q, k, v, key_padding_mask, causal, dropout_p, seed, block_q, block_k):
+    "Attention tile by tile with an online softmax: the output (B, H, Tq, D) and log-sum-exp (B, H, Tq, 1)."
+    B, H, Tq, D = q.shape
+    Tk, offset, scale = k.size(2), k.size(2) - q.size(2), 1.0 / math.sqrt(D)
+    out = torch.zeros_like(q)                                          # (B, H, Tq, D)
+    lse = q.new_full((B, H, Tq, 1), math.inf)                          # +inf marks a row that sees no key
+    stats = {}                                                         # per query block: running max, sum
+    for i0, i1, j0, j1 in _tiles(Tq, Tk, block_q, block_k, offset, causal):
+        start = (q.new_full((B, H, i1 - i0, 1), -math.inf), q.new_zeros(B, H, i1 - i0, 1))
+        m, l = stats.get(i0, start)                                    # (B, H, bq, 1) each
+        s = (q[:, :, i0:i1] * scale) @ k[:, :, j0:j1].transpose(-2, -1)   # (B, H, bq, bk)
+        mask = _tile_mask(i0, i1, j0, j1, offset, causal, key_padding_mask, q.device)
+        if mask is not None:
+            s = s.masked_fill(~mask, -math.inf)
+        m_new = torch.maximum(m, s.amax(-1, keepdim=True))            # (B, H, bq, 1)
+        m_safe = m_new.masked_fill(m_new == -math.inf, 0.0)           # rows with nothing visible yet
+        p = torch.exp(s - m_safe)                                      # (B, H, bq, bk), un-normalised
+        alpha = torch.exp(m - m_safe)                                  # rescales what was summed so far
+        l = l * alpha + p.sum(-1, keepdim=True)
+        if dropout_p > 0:
+            p = p * _keep_mask(seed, i0, j0, p.shape, dropout_p, q.device, p.dtype)
+        out[:, :, i0:i1] = out[:, :, i0:i1] * alpha + p @ v[:, :, j0:j1]   # (B, H, bq, D)
+        stats[i0] = (m_new, l)
+    for i0, (m, l) in stats.items():                                   # divide by the normalisers at the end
+        i1 = i0 + m.size(2)
+        seen = l > 0
+        out[:, :, i0:i1] = torch.where(seen, out[:, :, i0:i1] / l.clamp_min(1e-30), 0.0)
+        lse[:, :, i0:i1] = torch.where(seen, m + torch.log(l.clamp_min(1e-30)), math.inf)
+    return out, lse
+
+# %% ../nbs/02_attention.ipynb #32b5dbc3
+def _tiled_backward(q, k, v, out, lse, dout, key_padding_mask, causal, dropout_p, seed, block_q, block_k):
+    "The gradients (dq, dk, dv), tile by tile, each tile's probabilities recomputed from the log-sum-exp."
+    Tq, Tk, D = q.size(2), k.size(2), q.size(3)
+    offset, scale = Tk - Tq, 1.0 / math.sqrt(D)
+    dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+    delta = (dout * out).sum(-1, keepdim=True)                         # (B, H, Tq, 1): D_i = dO_i . O_i
+    for i0, i1, j0, j1 in _tiles(Tq, Tk, block_q, block_k, offset, causal):
+        qi, doi = q[:, :, i0:i1] * scale, dout[:, :, i0:i1]            # (B, H, bq, D)
+        kj, vj = k[:, :, j0:j1], v[:, :, j0:j1]                        # (B, H, bk, D)
+        s = qi @ kj.transpose(-2, -1)                                  # (B, H, bq, bk), recomputed
+        mask = _tile_mask(i0, i1, j0, j1, offset, causal, key_padding_mask, q.device)
+        if mask is not None:
+            s = s.masked_fill(~mask, -math.inf)
+        p = torch.exp(s - lse[:, :, i0:i1])                            # the tile's exact probabilities
+        dp = doi @ vj.transpose(-2, -1)                                # (B, H, bq, bk)
+        if dropout_p > 0:
+            keep = _keep_mask(seed, i0, j0, p.shape, dropout_p, q.device, p.dtype)
+            dv[:, :, j0:j1] += (p * keep).transpose(-2, -1) @ doi
+            dp = dp * keep
+        else:
+            dv[:, :, j0:j1] += p.transpose(-2, -1) @ doi
+        ds = p * (dp - delta[:, :, i0:i1])                             # (B, H, bq, bk)
+        dq[:, :, i0:i1] += (ds @ kj) * scale
+        dk[:, :, j0:j1] += ds.transpose(-2, -1) @ qi
+    return dq, dk, dv
+
+# %% ../nbs/02_attention.ipynb #65e382cb
 class TiledAttention(torch.autograd.Function):
     "FlashAttention-style attention: forward with an online softmax, backward that recomputes the tiles."
     @staticmethod
-    def forward(ctx, q, k, v, key_padding_mask, causal, dropout_p, seed, block_q, block_k):
-        B, H, Tq, D = q.shape
-        Tk, offset, scale = k.size(2), k.size(2) - q.size(2), 1.0 / math.sqrt(D)
-        out = torch.zeros_like(q)                                      # (B, H, Tq, D)
-        lse = q.new_full((B, H, Tq, 1), math.inf)                      # +inf marks a row that sees no key
-        stats = {}                                                     # per query block: running max, normaliser
-        for i0, i1, j0, j1 in _tiles(Tq, Tk, block_q, block_k, offset, causal):
-            m, l = stats.get(i0, (q.new_full((B, H, i1 - i0, 1), -math.inf), q.new_zeros(B, H, i1 - i0, 1)))
-            s = (q[:, :, i0:i1] * scale) @ k[:, :, j0:j1].transpose(-2, -1)   # (B, H, bq, bk)
-            mask = _tile_mask(i0, i1, j0, j1, offset, causal, key_padding_mask, q.device)
-            if mask is not None: s = s.masked_fill(~mask, -math.inf)
-            m_new = torch.maximum(m, s.amax(-1, keepdim=True))         # (B, H, bq, 1)
-            m_safe = m_new.masked_fill(m_new == -math.inf, 0.0)        # rows with nothing visible yet
-            p = torch.exp(s - m_safe)                                  # (B, H, bq, bk), un-normalised
-            alpha = torch.exp(m - m_safe)                              # rescales what was summed so far
-            l = l * alpha + p.sum(-1, keepdim=True)
-            if dropout_p > 0: p = p * _keep_mask(seed, i0, j0, p.shape, dropout_p, q.device, p.dtype)
-            out[:, :, i0:i1] = out[:, :, i0:i1] * alpha + p @ v[:, :, j0:j1]   # (B, H, bq, D)
-            stats[i0] = (m_new, l)
-        for i0, (m, l) in stats.items():
-            i1 = i0 + m.size(2)
-            seen = l > 0
-            out[:, :, i0:i1] = torch.where(seen, out[:, :, i0:i1] / l.clamp_min(1e-30), 0.0)
-            lse[:, :, i0:i1] = torch.where(seen, m + torch.log(l.clamp_min(1e-30)), math.inf)
+    def forward(ctx,
+                q,  # Queries (B, H, Tq, D)
+                k,  # Keys (B, H, Tk, D)
+                v,  # Values (B, H, Tk, D)
+                key_padding_mask,  # (B, Tk) boolean, True = real token; or None
+                causal,  # Causal mask (queries are the last Tq positions)
+                dropout_p,  # Attention dropout
+                seed,  # Random seed of the dropout keep-masks
+                block_q,  # Queries per tile
+                block_k):  # Keys per tile
+        out, lse = _tiled_forward(q, k, v, key_padding_mask, causal, dropout_p, seed, block_q, block_k)
         ctx.save_for_backward(q, k, v, out, lse, key_padding_mask)
         ctx.config = (causal, dropout_p, seed, block_q, block_k)
-        return out
+        return out                                                     # (B, H, Tq, D)
 
     @staticmethod
-    def backward(ctx, dout):
+    def backward(ctx,
+                 dout):  # Gradient of the loss with respect to the output (B, H, Tq, D)
         q, k, v, out, lse, key_padding_mask = ctx.saved_tensors
-        causal, dropout_p, seed, block_q, block_k = ctx.config
-        Tq, Tk, D = q.size(2), k.size(2), q.size(3)
-        offset, scale = Tk - Tq, 1.0 / math.sqrt(D)
-        dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
-        delta = (dout * out).sum(-1, keepdim=True)                     # (B, H, Tq, 1): D_i = dO_i . O_i
-        for i0, i1, j0, j1 in _tiles(Tq, Tk, block_q, block_k, offset, causal):
-            qi, kj, vj, doi = q[:, :, i0:i1] * scale, k[:, :, j0:j1], v[:, :, j0:j1], dout[:, :, i0:i1]
-            s = qi @ kj.transpose(-2, -1)                              # (B, H, bq, bk), recomputed
-            mask = _tile_mask(i0, i1, j0, j1, offset, causal, key_padding_mask, q.device)
-            if mask is not None: s = s.masked_fill(~mask, -math.inf)
-            p = torch.exp(s - lse[:, :, i0:i1])                        # exact softmax probabilities of the tile
-            dp = doi @ vj.transpose(-2, -1)                            # (B, H, bq, bk)
-            if dropout_p > 0:
-                keep = _keep_mask(seed, i0, j0, p.shape, dropout_p, q.device, p.dtype)
-                dv[:, :, j0:j1] += (p * keep).transpose(-2, -1) @ doi
-                dp = dp * keep
-            else: dv[:, :, j0:j1] += p.transpose(-2, -1) @ doi
-            ds = p * (dp - delta[:, :, i0:i1])                         # (B, H, bq, bk)
-            dq[:, :, i0:i1] += (ds @ kj) * scale
-            dk[:, :, j0:j1] += ds.transpose(-2, -1) @ qi
-        return dq, dk, dv, None, None, None, None, None, None
+        dq, dk, dv = _tiled_backward(q, k, v, out, lse, dout, key_padding_mask, *ctx.config)
+        return dq, dk, dv, None, None, None, None, None, None          # nothing for the settings
 
 def tiled_attention(q: torch.Tensor,  # Queries (B, H, Tq, D)
                     k: torch.Tensor,  # Keys (B, H, Tk, D)
@@ -155,91 +287,6 @@ def tiled_attention(q: torch.Tensor,  # Queries (B, H, Tq, D)
                    ) -> torch.Tensor:
     "Memory-efficient attention: O(T) memory in forward and backward; the T x T matrix is never stored."
     kpm = None if key_padding_mask is None else key_padding_mask.to(torch.bool)
-    seed = int(torch.randint(2**62, (1,))) if dropout_p > 0 else 0   # drawn from torch's RNG: seeding makes it reproducible
+    # the dropout seed is drawn from torch's RNG, so seeding torch makes it reproducible
+    seed = int(torch.randint(2**62, (1,))) if dropout_p > 0 else 0
     return TiledAttention.apply(q, k, v, kpm, causal, dropout_p, seed, block_size, block_size)
-
-# %% ../nbs/02_attention.ipynb #f302a36f
-ATTENTION_IMPLS = ('naive', 'tiled', 'sdpa')
-
-def attend(q: torch.Tensor,  # Queries (B, H, Tq, D)
-           k: torch.Tensor,  # Keys (B, H, Tk, D)
-           v: torch.Tensor,  # Values (B, H, Tk, D)
-           impl: str = 'sdpa',  # 'naive', 'tiled' or 'sdpa'
-           key_padding_mask: Optional[torch.Tensor] = None,  # (B, Tk), True = real token
-           causal: bool = True,  # Causal mask (queries are the last Tq positions)
-           dropout_p: float = 0.0  # Attention dropout (pass 0 in eval mode)
-          ) -> torch.Tensor:
-    "Attention with the chosen implementation; all three compute the same function. Returns (B, H, Tq, D)."
-    Tq, Tk = q.size(2), k.size(2)
-    if impl == 'sdpa' and dropout_p > 0 and q.device.type == 'cpu':
-        # with dropout, PyTorch's CPU SDPA runs this same plain computation, with the slow dropout mask
-        return naive_attention(q, k, v, attention_mask(Tq, Tk, causal, key_padding_mask, q.device), dropout_p, dropout_fn=dropout)
-    if impl == 'sdpa':
-        if key_padding_mask is None and (not causal or Tq == 1):      # nothing to hide
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-        if key_padding_mask is None and Tq == Tk:
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        mask = attention_mask(Tq, Tk, causal, key_padding_mask, q.device)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-    if impl == 'naive': return naive_attention(q, k, v, attention_mask(Tq, Tk, causal, key_padding_mask, q.device), dropout_p)
-    if impl == 'tiled':
-        if key_padding_mask is not None: attention_mask(Tq, Tk, False, key_padding_mask)   # validates the shape
-        return tiled_attention(q, k, v, key_padding_mask, causal, dropout_p)
-    raise ValueError(f"attention impl {impl!r} is not one of {', '.join(ATTENTION_IMPLS)} (model.attn_impl)")
-
-# %% ../nbs/02_attention.ipynb #ce498102
-def rope_cos_sin(position_ids: torch.Tensor,  # (B, T) or (T,) integer positions
-                 head_dim: int,  # Size of one attention head (even)
-                 base: float = 10000.0  # Wavelength base of the lowest frequency
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Cosines and sines of the rotary angles, each (B, T, head_dim/2) (or (T, head_dim/2))."
-    inv_freq = base ** (-torch.arange(0, head_dim, 2, device=position_ids.device, dtype=torch.float32) / head_dim)  # (D/2,)
-    angles = position_ids.to(torch.float32)[..., None] * inv_freq   # (B, T, D/2)
-    return angles.cos(), angles.sin()
-
-def apply_rope(x: torch.Tensor,  # Queries or keys (B, H, T, D)
-               cos: torch.Tensor,  # (B, T, D/2) or (T, D/2) from `rope_cos_sin`
-               sin: torch.Tensor
-              ) -> torch.Tensor:
-    "Rotate the pairs (x[i], x[i + D/2]) of every head by the angles of their position."
-    if cos.dim() == 3: cos, sin = cos[:, None], sin[:, None]          # (B, 1, T, D/2): same for every head
-    x1, x2 = x.chunk(2, dim=-1)                                       # 2 x (B, H, T, D/2)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
-
-# %% ../nbs/02_attention.ipynb #8bea5c47
-KVCache = tuple  # (keys, values), each (B, H, T_past, head_dim); keys are stored with RoPE applied
-
-class MultiHeadAttention(nn.Module):
-    "Causal multi-head self-attention with a fused QKV projection, a choice of kernel, RoPE and a KV cache."
-    def __init__(self, d_model: int,  # Width of the residual stream
-                 nhead: int,  # Number of heads; must divide d_model
-                 dropout: float = 0.0,  # Dropout on the attention weights during training
-                 bias: bool = True,  # Biases in the projections
-                 impl: str = 'sdpa',  # 'naive', 'tiled' or 'sdpa'
-                 causal: bool = True  # A language model never looks ahead
-                ):
-        super().__init__()
-        if d_model % nhead: raise ValueError(f'nhead={nhead} must divide d_model={d_model}')
-        if impl not in ATTENTION_IMPLS: raise ValueError(f"attention impl {impl!r} is not one of {', '.join(ATTENTION_IMPLS)}")
-        self.d_model, self.nhead, self.head_dim = d_model, nhead, d_model // nhead
-        self.dropout, self.impl, self.causal = dropout, impl, causal
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)        # W_q, W_k, W_v stacked
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)       # mixes the heads
-
-    def forward(self, x: torch.Tensor,  # (B, T, d_model)
-                key_padding_mask: Optional[torch.Tensor] = None,  # (B, T_past + T), True = real token
-                kv_cache: Optional[KVCache] = None,  # Keys and values of earlier positions
-                rope: Optional[tuple] = None  # (cos, sin) for the T new positions, from `rope_cos_sin`
-               ) -> tuple[torch.Tensor, KVCache]:
-        "Returns the output (B, T, d_model) and the updated cache (keys, values) of all positions."
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=-1)                                     # 3 x (B, T, C)
-        q, k, v = (t.view(B, T, self.nhead, self.head_dim).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
-        if rope is not None: q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        if kv_cache is not None:
-            k, v = torch.cat([kv_cache[0], k], dim=2), torch.cat([kv_cache[1], v], dim=2)  # (B, H, T_past + T, D)
-        y = attend(q, k, v, self.impl, key_padding_mask, self.causal, self.dropout if self.training else 0.0)  # (B, H, T, D)
-        y = y.transpose(1, 2).reshape(B, T, C)                                   # heads side by side again
-        return self.out_proj(y), (k, v)
-
-    def extra_repr(self): return f'd_model={self.d_model}, nhead={self.nhead}, impl={self.impl}, dropout={self.dropout}'
