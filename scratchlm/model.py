@@ -1,4 +1,4 @@
-"""Normalisation, feed-forward, residual blocks (post-norm and pre-norm), three kinds of positions, the output heads and losses, and `TransformerLM`: the reference design's 8-layer, 512-wide model built from our own parts.
+"""A minimal GPT first, `TransformerLM` as the reference design describes it: LayerNorm, a feed-forward network, post-norm residual blocks, sinusoidal positions and the cross-entropy loss. Then its options, each switched on in the config of the same model: pre-norm, RMSNorm, learned and rotary positions, SwiGLU, label smoothing and z-loss, the adaptive softmax head and gradient checkpointing.
 
 Docs: https://scratchlm.github.io/scratchlm/blocks.html.md"""
 
@@ -12,6 +12,7 @@ from typing import NamedTuple, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch.utils.checkpoint import checkpoint
 
 from .core import ModelConfig
@@ -19,16 +20,17 @@ from .attention import KVCache, MultiHeadAttention, rope_cos_sin
 from .performance import dropout
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'layer_norm', 'rms_norm', 'LayerNorm', 'RMSNorm', 'make_norm', 'Dropout', 'FeedForward',
-           'TransformerBlock', 'SinusoidalPositions', 'LearnedPositions', 'lm_loss_reference', 'lm_loss',
-           'adaptive_cutoffs', 'zipf_counts', 'AdaptiveSoftmax', 'LMOutput', 'resolve_adaptive_cutoffs',
-           'default_position_ids', 'TransformerLM', 'transformer_param_count']
+__all__ = ['IGNORE_INDEX', 'layer_norm', 'LayerNorm', 'make_norm', 'Dropout', 'FeedForward', 'TransformerBlock',
+           'SinusoidalPositions', 'lm_loss', 'LMOutput', 'default_position_ids', 'TransformerLM', 'rms_norm', 'RMSNorm',
+           'LearnedPositions', 'lm_loss_reference', 'adaptive_cutoffs', 'zipf_counts', 'AdaptiveSoftmax',
+           'resolve_adaptive_cutoffs', 'transformer_param_count']
 
 # %% ../nbs/03_blocks.ipynb #a9161bb7
 def layer_norm(x: torch.Tensor,  # (..., d)
                weight: Optional[torch.Tensor] = None,  # (d,) gain
                bias: Optional[torch.Tensor] = None,  # (d,) shift
-               eps: float = 1e-5) -> torch.Tensor:
+               eps: float = 1e-5  # Added to the variance, so that a constant vector does not divide by zero
+              ) -> torch.Tensor:
     "LayerNorm written out: (x - mean) / sqrt(var + eps) * weight + bias over the last dimension."
     mean = x.mean(-1, keepdim=True)                             # (..., 1)
     var = ((x - mean) ** 2).mean(-1, keepdim=True)              # (..., 1), biased like nn.LayerNorm
@@ -36,41 +38,32 @@ def layer_norm(x: torch.Tensor,  # (..., d)
     if weight is not None: y = y * weight
     return y + bias if bias is not None else y
 
-def rms_norm(x: torch.Tensor,  # (..., d)
-             weight: Optional[torch.Tensor] = None,  # (d,) gain
-             eps: float = 1e-5) -> torch.Tensor:
-    "RMSNorm written out: x / sqrt(mean(x^2) + eps) * weight."
-    y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)  # (..., d)
-    return y * weight if weight is not None else y
-
 # %% ../nbs/03_blocks.ipynb #588b0ac3
 class LayerNorm(nn.Module):
     "Layer normalisation over the last dimension, with an optional bias."
-    def __init__(self, d_model: int, eps: float = 1e-5, bias: bool = True):
+    def __init__(self, d_model: int,  # Width of the vectors to normalise
+                 eps: float = 1e-5,  # Added to the variance
+                 bias: bool = True  # Learn a shift as well as a gain
+                ):
         super().__init__()
         self.eps = eps
-        self.weight = nn.Parameter(torch.ones(d_model))
-        self.bias = nn.Parameter(torch.zeros(d_model)) if bias else None
+        self.weight = nn.Parameter(torch.ones(d_model))                        # (d,) gain
+        self.bias = nn.Parameter(torch.zeros(d_model)) if bias else None       # (d,) shift
     def forward(self, x): return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
     def extra_repr(self): return f'{self.weight.numel()}, eps={self.eps}, bias={self.bias is not None}'
 
-class RMSNorm(nn.Module):
-    "Root-mean-square normalisation over the last dimension (no mean, no bias)."
-    def __init__(self, d_model: int, eps: float = 1e-5):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(d_model))
-    def forward(self, x): return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
-    def extra_repr(self): return f'{self.weight.numel()}, eps={self.eps}'
-
-def make_norm(config: ModelConfig) -> nn.Module:
+def make_norm(config: ModelConfig  # Uses `norm`, `d_model` and `bias`
+             ) -> nn.Module:
     "The normalisation layer the config asks for."
-    return LayerNorm(config.d_model, bias=config.bias) if config.norm == 'layernorm' else RMSNorm(config.d_model)
+    if config.norm == 'layernorm': return LayerNorm(config.d_model, bias=config.bias)
+    return RMSNorm(config.d_model)
 
 # %% ../nbs/03_blocks.ipynb #414c8ba2
 class Dropout(nn.Dropout):
-    "`nn.Dropout` (same arguments, printout and state) that uses 02_attention's `dropout`."
-    def forward(self, x): return F.dropout(x, self.p, self.training, inplace=True) if self.inplace else dropout(x, self.p, self.training)
+    "`nn.Dropout` (same arguments, printout and state) with the CPU mask of `scratchlm.performance.dropout`."
+    def forward(self, x):
+        if self.inplace: return F.dropout(x, self.p, self.training, inplace=True)
+        return dropout(x, self.p, self.training)
 
 # %% ../nbs/03_blocks.ipynb #e6212beb
 class FeedForward(nn.Module):
@@ -79,11 +72,14 @@ class FeedForward(nn.Module):
                  dim_feedforward: int,  # Hidden width
                  activation: str = 'gelu',  # 'gelu' or 'swiglu'
                  dropout: float = 0.0,  # Dropout on the hidden activations
-                 bias: bool = True):
+                 bias: bool = True  # Biases in both linear layers
+                ):
         super().__init__()
-        if activation not in ('gelu', 'swiglu'): raise ValueError(f"activation must be 'gelu' or 'swiglu', got {activation!r}")
+        if activation not in ('gelu', 'swiglu'):
+            raise ValueError(f"activation must be 'gelu' or 'swiglu', got {activation!r}")
         self.activation = activation
-        self.linear1 = nn.Linear(d_model, dim_feedforward * (2 if activation == 'swiglu' else 1), bias=bias)
+        hidden = dim_feedforward * (2 if activation == 'swiglu' else 1)   # SwiGLU: a gate and a value
+        self.linear1 = nn.Linear(d_model, hidden, bias=bias)
         self.dropout = Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias)
 
@@ -99,8 +95,9 @@ class FeedForward(nn.Module):
 
 # %% ../nbs/03_blocks.ipynb #126c9cd3
 class TransformerBlock(nn.Module):
-    "One transformer layer: self-attention and feed-forward, each with a residual connection, post- or pre-norm."
-    def __init__(self, config: ModelConfig):
+    "One transformer layer: self-attention and feed-forward, each with a residual connection."
+    def __init__(self, config: ModelConfig  # Width, heads, feed-forward, dropout, norm placement, kernel
+                ):
         super().__init__()
         c = config
         self.norm_first = c.norm_first
@@ -120,65 +117,48 @@ class TransformerBlock(nn.Module):
             x = x + self.dropout(self.feed_forward(self.norm2(x)))
         else:
             a, cache = self.self_attn(x, key_padding_mask, kv_cache, rope)
-            x = self.norm1(x + self.dropout(a))
+            x = self.norm1(x + self.dropout(a))                        # (B, T, d_model)
             x = self.norm2(x + self.dropout(self.feed_forward(x)))
         return x, cache
 
 # %% ../nbs/03_blocks.ipynb #c09d69c0
 class SinusoidalPositions(nn.Module):
     "Fixed sine/cosine position vectors, computed for any positions on the fly."
-    def __init__(self, d_model: int, base: float = 10000.0):
+    def __init__(self, d_model: int,  # Width of the vectors
+                 base: float = 10000.0  # Sets the longest wavelength, 2 pi * base
+                ):
         super().__init__()
         self.d_model, self.base = d_model, base
+
     def forward(self, position_ids: torch.Tensor  # (B, T) or (T,) integer positions
                ) -> torch.Tensor:
         half = self.d_model // 2
-        inv_freq = self.base ** (-torch.arange(half, device=position_ids.device, dtype=torch.float32) * 2 / self.d_model)
+        i = torch.arange(half, device=position_ids.device, dtype=torch.float32)   # (d/2,)
+        inv_freq = self.base ** (-i * 2 / self.d_model)                        # (d/2,) 1 / 10000^(2i/d)
         angles = position_ids.to(torch.float32)[..., None] * inv_freq          # (B, T, d/2)
-        pe = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)     # (B, T, d): sin, cos interleaved
+        pe = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)     # (B, T, d): sin, cos, ...
         return F.pad(pe, (0, self.d_model - pe.size(-1)))                      # odd d_model: one zero column
+
     def extra_repr(self): return f'd_model={self.d_model}'
 
-class LearnedPositions(nn.Module):
-    "A trained vector per position, for positions 0 .. block_size-1."
-    def __init__(self, block_size: int, d_model: int):
-        super().__init__()
-        self.block_size = block_size
-        self.weight = nn.Parameter(torch.zeros(block_size, d_model))
-    def forward(self, position_ids):
-        top = int(position_ids.max()) if position_ids.numel() else 0
-        if top >= self.block_size:
-            raise ValueError(f'position {top} is past the learned positions 0..{self.block_size - 1} '
-                             f'(model.block_size); crop the context to the last {self.block_size} tokens')
-        return F.embedding(position_ids, self.weight)                          # (B, T, d)
-    def extra_repr(self): return f'{self.block_size}, {self.weight.size(1)}'
-
-# %% ../nbs/03_blocks.ipynb #45decce1
-IGNORE_INDEX = -100
-
-def lm_loss_reference(logits, targets, label_smoothing=0.0, z_loss=0.0, reduction='mean'):
-    "The language-model loss written out term by term (slow; the definition `lm_loss` is tested against)."
-    logits, targets = logits.float().flatten(0, -2), targets.flatten()        # (N, V), (N,)
-    valid = targets != IGNORE_INDEX
-    log_z = torch.logsumexp(logits, -1)                                        # (N,) log partition function
-    log_probs = logits - log_z[:, None]                                        # (N, V)
-    nll = -log_probs.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)       # (N,) -log p(target)
-    per_token = (1 - label_smoothing) * nll + label_smoothing * -log_probs.mean(-1) + z_loss * log_z ** 2
-    total = torch.where(valid, per_token, 0.0).sum()
-    return total / valid.sum().clamp(min=1) if reduction == 'mean' else total
-
 # %% ../nbs/03_blocks.ipynb #89c155f8
+IGNORE_INDEX = -100  # The target of a position that the loss skips (padding)
+
 def _check_targets(targets, vocab_size):
+    "Raise if a target is neither a token id of the vocabulary nor IGNORE_INDEX."
     bad = (targets != IGNORE_INDEX) & ((targets < 0) | (targets >= vocab_size))
     if bad.any():
-        raise ValueError(f'targets must be token ids in [0, {vocab_size}) or {IGNORE_INDEX} for positions to ignore; '
-                         f'got {targets[bad][0].item()} (is the tokenizer\'s vocabulary larger than model.vocab_size?)')
+        raise ValueError(f'targets must be token ids in [0, {vocab_size}) or {IGNORE_INDEX} for positions '
+                         f'to ignore; got {targets[bad][0].item()} '
+                         "(is the tokenizer's vocabulary larger than model.vocab_size?)")
 
 def _reduce(total: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
+    "The summed loss `total`, or its mean over the targets that are not IGNORE_INDEX."
     if reduction == 'sum': return total
     if reduction == 'mean': return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
     raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
 
+# %% ../nbs/03_blocks.ipynb #842a0944
 def lm_loss(logits: torch.Tensor,  # (B, T, V) or (N, V) scores
             targets: torch.Tensor,  # (B, T) or (N,) token ids; -100 = ignore this position
             label_smoothing: float = 0.0,  # Mass spread uniformly over the vocabulary, in [0, 1)
@@ -188,176 +168,102 @@ def lm_loss(logits: torch.Tensor,  # (B, T, V) or (N, V) scores
     "Cross-entropy with label smoothing and ignore_index, plus z-loss; mean or sum over non-ignored targets."
     logits, targets = logits.flatten(0, -2), targets.flatten()              # (N, V), (N,)
     _check_targets(targets, logits.size(-1))
-    total = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing, reduction='sum')
+    total = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX,
+                            label_smoothing=label_smoothing, reduction='sum')   # over counted positions
     if z_loss > 0:
         log_z = torch.logsumexp(logits.float(), -1)                          # (N,)
         total = total + z_loss * torch.where(targets != IGNORE_INDEX, log_z ** 2, 0.0).sum()
     return _reduce(total, targets, reduction)
 
-# %% ../nbs/03_blocks.ipynb #0da00745
-def adaptive_cutoffs(counts: torch.Tensor,  # (V,) how often each token id occurs (in any order)
-                     coverage: tuple = (0.8, 0.95)  # Fraction of the text that the head, and the head + first clusters, cover
-                    ) -> list[int]:
-    "Cluster boundaries (in frequency rank) so that the head and each cluster cover the given fractions of the tokens."
-    counts = torch.as_tensor(counts, dtype=torch.float64)
-    V = counts.numel()
-    if V < 4: raise ValueError(f'an adaptive softmax needs a vocabulary of at least 4 tokens, got {V}')
-    cum = counts.sort(descending=True).values.cumsum(0) / counts.sum().clamp(min=1)   # (V,) covered fraction by rank
-    cutoffs = []
-    for frac in coverage:
-        c = int(torch.searchsorted(cum, torch.tensor(frac, dtype=torch.float64))) + 1
-        c = min(max(c, (cutoffs[-1] + 1) if cutoffs else 1), V - 1)        # increasing, inside the vocabulary
-        if not cutoffs or c > cutoffs[-1]: cutoffs.append(c)
-    return cutoffs
-
-def zipf_counts(vocab_size: int) -> torch.Tensor:
-    "Counts proportional to 1/rank: the frequency prior used when no token counts are given."
-    return 1.0 / torch.arange(1, vocab_size + 1, dtype=torch.float64)
-
-# %% ../nbs/03_blocks.ipynb #f42e40af
-class AdaptiveSoftmax(nn.Module):
-    "Adaptive softmax output layer (Grave et al. 2017) over frequency-ranked tokens."
-    def __init__(self, d_model: int,  # Input width
-                 vocab_size: int,  # Number of tokens
-                 cutoffs: list,  # Increasing rank boundaries: head = ranks [0, c0), cluster i = [c_i, c_{i+1})
-                 div_value: float = 4.0,  # Each cluster's projection is this many times narrower than the previous
-                 bias: bool = True,
-                 token_counts: Optional[torch.Tensor] = None  # (V,) counts that define the frequency ranking; None = ids are ranks
-                ):
-        super().__init__()
-        if not cutoffs or list(cutoffs) != sorted(set(cutoffs)) or cutoffs[0] <= 0 or cutoffs[-1] >= vocab_size:
-            raise ValueError(f'cutoffs must be increasing integers in (0, {vocab_size}), got {cutoffs}')
-        self.vocab_size, self.cutoffs = vocab_size, list(cutoffs)
-        self.bounds = [0] + self.cutoffs + [vocab_size]                      # rank ranges of head and clusters
-        n_clusters = len(self.cutoffs)
-        self.head = nn.Linear(d_model, self.cutoffs[0] + n_clusters, bias=bias)   # common tokens + one logit per cluster
-        self.tail = nn.ModuleList(
-            nn.Sequential(nn.Linear(d_model, max(1, int(d_model // div_value ** (i + 1))), bias=False),
-                          nn.Linear(max(1, int(d_model // div_value ** (i + 1))), self.bounds[i + 2] - self.bounds[i + 1], bias=bias))
-            for i in range(n_clusters))
-        order = torch.arange(vocab_size) if token_counts is None else torch.as_tensor(token_counts).argsort(descending=True, stable=True)
-        rank = torch.empty(vocab_size, dtype=torch.long); rank[order] = torch.arange(vocab_size)
-        self.register_buffer('rank', rank)                                     # rank[token id]; saved in checkpoints
-
-    def log_prob(self, x: torch.Tensor  # (..., d_model)
-                ) -> torch.Tensor:
-        "Log-probabilities over the full vocabulary, (..., V), indexed by token id."
-        head_lp = F.log_softmax(self.head(x).float(), -1)                     # (..., c0 + n_clusters)
-        c0 = self.cutoffs[0]
-        parts = [head_lp[..., :c0]]
-        for i, proj in enumerate(self.tail):
-            parts.append(head_lp[..., c0 + i, None] + F.log_softmax(proj(x).float(), -1))   # (..., cluster size)
-        by_rank = torch.cat(parts, -1)                                         # (..., V) in rank order
-        return by_rank[..., self.rank]                                         # (..., V) in token-id order
-
-    def nll(self, x: torch.Tensor,  # (N, d_model)
-            targets: torch.Tensor  # (N,) token ids, -100 = ignore
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-        "Per-position -log p(target) and the head's log-partition (for z-loss), computing each tail only where needed."
-        head_logits = self.head(x).float()                                     # (N, c0 + n_clusters)
-        log_z = torch.logsumexp(head_logits, -1)                               # (N,)
-        head_lp = head_logits - log_z[:, None]
-        r = self.rank[targets.clamp(min=0)]                                    # (N,) frequency rank of each target
-        c0 = self.cutoffs[0]
-        nll = -head_lp.gather(1, r.clamp(max=c0 - 1)[:, None]).squeeze(1)      # right for targets in the head
-        for i, proj in enumerate(self.tail):
-            lo, hi = self.bounds[i + 1], self.bounds[i + 2]
-            rows = ((r >= lo) & (r < hi) & (targets != IGNORE_INDEX)).nonzero().squeeze(1)
-            if rows.numel() == 0: continue
-            tail_lp = F.log_softmax(proj(x[rows]).float(), -1)                 # (n_i, cluster size)
-            nll_rows = -(head_lp[rows, c0 + i] + tail_lp.gather(1, (r[rows] - lo)[:, None]).squeeze(1))
-            nll = nll.index_put((rows,), nll_rows)
-        return nll, log_z
-
-    def loss(self, x, targets, label_smoothing=0.0, z_loss=0.0, reduction='mean'):
-        "The same loss as `lm_loss`; label smoothing needs the full distribution, so it computes every tail."
-        x, targets = x.flatten(0, -2), targets.flatten()
-        _check_targets(targets, self.vocab_size)
-        valid = targets != IGNORE_INDEX
-        nll, log_z = self.nll(x, targets)
-        if label_smoothing > 0: nll = (1 - label_smoothing) * nll - label_smoothing * self.log_prob(x).mean(-1)
-        if z_loss > 0: nll = nll + z_loss * log_z ** 2
-        return _reduce(torch.where(valid, nll, 0.0).sum(), targets, reduction)
-
-    def extra_repr(self): return f'vocab_size={self.vocab_size}, cutoffs={self.cutoffs}'
-
 # %% ../nbs/03_blocks.ipynb #a89deebd
 class LMOutput(NamedTuple):
     "What `TransformerLM.forward` returns."
-    logits: Optional[torch.Tensor]  # (B, T, V) scores; log-probabilities for the adaptive head; None for adaptive with targets
+    logits: Optional[torch.Tensor]  # (B, T, V) scores (adaptive head: log-probabilities, None with targets)
     loss: Optional[torch.Tensor]  # Scalar loss when targets were given
     kv_cache: Optional[list]  # Per layer (keys, values), each (B, H, T_total, head_dim), when use_cache=True
 
-def resolve_adaptive_cutoffs(config: ModelConfig, token_counts=None) -> list[int]:
-    "The adaptive head's cutoffs: the config's, else computed from token counts (or a Zipf prior)."
-    if config.adaptive_cutoffs: return list(config.adaptive_cutoffs)
-    return adaptive_cutoffs(zipf_counts(config.vocab_size) if token_counts is None else token_counts)
+# %% ../nbs/03_blocks.ipynb #790d02ba
+@torch.no_grad()
+def default_position_ids(input_ids: torch.Tensor,  # (B, T) the new token ids
+                         attention_mask: Optional[torch.Tensor] = None,  # (B, T_past + T), 1 = real token
+                         past: int = 0  # Tokens already in the KV cache
+                        ) -> torch.Tensor:
+    "Positions of the new tokens: (T,) from `past` on, or with a mask (B, T) counting each row's real tokens."
+    B, T = input_ids.shape
+    if attention_mask is None: return torch.arange(past, past + T, device=input_ids.device)   # (T,)
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -T:]                      # (B, T)
 
 # %% ../nbs/03_blocks.ipynb #25009954
 def _check_config(config: ModelConfig, token_counts=None):
     "Every problem with a model configuration, in one ValueError."
     problems = [f'model.{k}: {msg}' for k, msg in config.check()]
     if config.tie_weights and config.head == 'adaptive':
-        problems.append('model.tie_weights: needs head: softmax (the adaptive head has no vocab x d_model matrix to share)')
+        problems.append('model.tie_weights: needs head: softmax '
+                        '(the adaptive head has no vocab x d_model matrix to share)')
     if token_counts is not None and len(token_counts) != config.vocab_size:
-        problems.append(f'token_counts has {len(token_counts)} entries but model.vocab_size is {config.vocab_size}')
+        problems.append(f'token_counts has {len(token_counts)} entries '
+                        f'but model.vocab_size is {config.vocab_size}')
     if problems: raise ValueError('\n'.join(problems))
 
+# %% ../nbs/03_blocks.ipynb #8b3dda8d
 @torch.no_grad()
 def _check_inputs(model, input_ids, targets, attention_mask, kv_cache, past):
+    "A ValueError that says what to fix, for an input the model cannot take."
     V = model.config.vocab_size
-    if input_ids.dim() != 2: raise ValueError(f'input_ids must be (batch, time), got shape {tuple(input_ids.shape)}')
+    if input_ids.dim() != 2:
+        raise ValueError(f'input_ids must be (batch, time), got shape {tuple(input_ids.shape)}')
     if input_ids.dtype not in (torch.long, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f'input_ids must be integer token ids, got {input_ids.dtype}')
     if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= V):
-        raise ValueError(f'input_ids must lie in [0, {V}) (model.vocab_size); got values from {input_ids.min().item()} to {input_ids.max().item()}')
-    if attention_mask is not None and tuple(attention_mask.shape) != (input_ids.size(0), past + input_ids.size(1)):
-        raise ValueError(f'attention_mask must be (batch, cached + new tokens) = {(input_ids.size(0), past + input_ids.size(1))}, '
+        raise ValueError(f'input_ids must lie in [0, {V}) (model.vocab_size); '
+                         f'got values from {input_ids.min().item()} to {input_ids.max().item()}')
+    B, T = input_ids.shape
+    if attention_mask is not None and tuple(attention_mask.shape) != (B, past + T):
+        raise ValueError(f'attention_mask must be (batch, cached + new tokens) = {(B, past + T)}, '
                          f'got {tuple(attention_mask.shape)}')
     if targets is not None and targets.shape != input_ids.shape:
-        raise ValueError(f'targets must have the shape of input_ids {tuple(input_ids.shape)} (the next token at every position), '
-                         f'got {tuple(targets.shape)}')
+        raise ValueError(f'targets must have the shape of input_ids {tuple(input_ids.shape)} '
+                         f'(the next token at every position), got {tuple(targets.shape)}')
     if kv_cache is not None:
-        if len(kv_cache) != model.config.num_layers: raise ValueError(f'kv_cache has {len(kv_cache)} layers, the model {model.config.num_layers}')
-        if kv_cache[0][0].size(0) != input_ids.size(0):
-            raise ValueError(f'kv_cache holds {kv_cache[0][0].size(0)} sequences but input_ids has {input_ids.size(0)}')
-
-@torch.no_grad()
-def default_position_ids(input_ids, attention_mask=None, past: int = 0):
-    "Positions of the new tokens: (T,) past..past+T-1 shared by all rows, or with a padding mask, (B, T) each row's count of real tokens before."
-    B, T = input_ids.shape
-    if attention_mask is None: return torch.arange(past, past + T, device=input_ids.device)
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -T:]
+        L = model.config.num_layers
+        if len(kv_cache) != L: raise ValueError(f'kv_cache has {len(kv_cache)} layers, the model {L}')
+        if kv_cache[0][0].size(0) != B:
+            raise ValueError(f'kv_cache holds {kv_cache[0][0].size(0)} sequences but input_ids has {B}')
 
 # %% ../nbs/03_blocks.ipynb #824959b4
 class TransformerLM(nn.Module):
     "A decoder-only transformer language model configured by a `ModelConfig`."
     def __init__(self, config: ModelConfig,  # The model's shape, kernels and loss
-                 token_counts: Optional[torch.Tensor] = None  # (vocab_size,) token counts for the adaptive head's ranking and cutoffs
+                 token_counts: Optional[torch.Tensor] = None  # (V,) token counts, for the adaptive head
                 ):
         super().__init__()
         _check_config(config, token_counts)
-        if config.head == 'adaptive':   # record the cutoffs in the config, so a checkpoint rebuilds the same shapes
-            config = dataclasses.replace(config, adaptive_cutoffs=resolve_adaptive_cutoffs(config, token_counts))
+        if config.head == 'adaptive':   # the cutoffs go in the config: a checkpoint rebuilds the same shapes
+            cutoffs = resolve_adaptive_cutoffs(config, token_counts)
+            config = dataclasses.replace(config, adaptive_cutoffs=cutoffs)
         self.config = c = config
-        self.embedding = nn.Embedding(c.vocab_size, c.d_model)
-        self.pos_encoding = {'sinusoidal': lambda: SinusoidalPositions(c.d_model), 'rope': lambda: None,
-                             'learned': lambda: LearnedPositions(c.block_size, c.d_model)}[c.pos_encoding]()
+        self.embedding = nn.Embedding(c.vocab_size, c.d_model)                # (V, d)
+        self.pos_encoding = {'sinusoidal': lambda: SinusoidalPositions(c.d_model),
+                             'learned': lambda: LearnedPositions(c.block_size, c.d_model),
+                             'rope': lambda: None}[c.pos_encoding]()           # rope: applied in attention
         self.embed_scale = math.sqrt(c.d_model) if c.pos_encoding == 'sinusoidal' else 1.0
         self.dropout = Dropout(c.dropout)
         self.layers = nn.ModuleList(TransformerBlock(c) for _ in range(c.num_layers))
-        self.norm = make_norm(c) if c.norm_first else None          # pre-norm needs a final norm
+        self.norm = make_norm(c) if c.norm_first else None                     # pre-norm needs a final norm
         if c.head == 'softmax': self.fc = nn.Linear(c.d_model, c.vocab_size, bias=c.bias)
-        else: self.fc = AdaptiveSoftmax(c.d_model, c.vocab_size, c.adaptive_cutoffs, bias=c.bias, token_counts=token_counts)
+        else:
+            self.fc = AdaptiveSoftmax(c.d_model, c.vocab_size, c.adaptive_cutoffs, bias=c.bias,
+                                      token_counts=token_counts)
         self.reset_parameters()
         if c.tie_weights: self.fc.weight = self.embedding.weight
 
     def reset_parameters(self):
-        "GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/sqrt(2 * num_layers)."
+        "GPT-2 initialisation: N(0, 0.02) weights, zero biases, residual projections scaled by 1/sqrt(2L)."
+        residual_std = 0.02 / math.sqrt(2 * self.config.num_layers)
         for name, p in self.named_parameters():
             if name.endswith('bias'): nn.init.zeros_(p)
-            elif p.dim() == 1: nn.init.ones_(p)                          # norm gains
-            elif name.endswith(('out_proj.weight', 'linear2.weight')): nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * self.config.num_layers))
+            elif p.dim() == 1: nn.init.ones_(p)                                # norm gains
+            elif name.endswith(('out_proj.weight', 'linear2.weight')): nn.init.normal_(p, 0.0, residual_std)
             else: nn.init.normal_(p, 0.0, 0.02)
 
     def forward(self,
@@ -366,13 +272,13 @@ class TransformerLM(nn.Module):
                 *,
                 attention_mask: Optional[torch.Tensor] = None,  # (B, T_past + T), 1 = real token, 0 = padding
                 position_ids: Optional[torch.Tensor] = None,  # (B, T) or (T,) positions of the new tokens
-                kv_cache: Optional[list] = None,  # Per layer (keys, values) from an earlier call with use_cache=True
+                kv_cache: Optional[list] = None,  # Per layer (keys, values) from a call with use_cache=True
                 use_cache: bool = False,  # Return the updated cache
                 reduction: str = 'mean'  # 'mean' or 'sum' of the loss over non-ignored targets
                 ) -> LMOutput:
         "Logits (and loss, and KV cache) for a batch of token ids."
         c = self.config
-        past = 0 if kv_cache is None else kv_cache[0][0].size(2)
+        past = 0 if kv_cache is None else kv_cache[0][0].size(2)              # tokens already cached
         _check_inputs(self, input_ids, targets, attention_mask, kv_cache, past)
         if position_ids is None: position_ids = default_position_ids(input_ids, attention_mask, past)
         key_padding_mask = None if attention_mask is None else attention_mask.to(torch.bool)
@@ -400,10 +306,183 @@ class TransformerLM(nn.Module):
             if targets is not None: loss = lm_loss(logits, targets, c.label_smoothing, c.z_loss, reduction)
         return LMOutput(logits, loss, new_cache if use_cache else None)
 
+# %% ../nbs/03_blocks.ipynb #b1e815b9
+def rms_norm(x: torch.Tensor,  # (..., d)
+             weight: Optional[torch.Tensor] = None,  # (d,) gain
+             eps: float = 1e-5  # Added to the mean square
+            ) -> torch.Tensor:
+    "RMSNorm written out: x / sqrt(mean(x^2) + eps) * weight."
+    y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)  # (..., d)
+    return y * weight if weight is not None else y
+
+class RMSNorm(nn.Module):
+    "Root-mean-square normalisation over the last dimension (no mean, no bias)."
+    def __init__(self, d_model: int,  # Width of the vectors to normalise
+                 eps: float = 1e-5  # Added to the mean square
+                ):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))                        # (d,) gain
+    def forward(self, x): return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+    def extra_repr(self): return f'{self.weight.numel()}, eps={self.eps}'
+
+# %% ../nbs/03_blocks.ipynb #4a377247
+class LearnedPositions(nn.Module):
+    "A trained vector per position, for positions 0 .. block_size-1."
+    def __init__(self, block_size: int,  # Number of positions
+                 d_model: int  # Width of the vectors
+                ):
+        super().__init__()
+        self.block_size = block_size
+        self.weight = nn.Parameter(torch.zeros(block_size, d_model))           # (block_size, d)
+
+    def forward(self, position_ids: torch.Tensor  # (B, T) or (T,) integer positions
+               ) -> torch.Tensor:
+        top = int(position_ids.max()) if position_ids.numel() else 0
+        if top >= self.block_size:
+            raise ValueError(f'position {top} is past the learned positions 0..{self.block_size - 1} '
+                             f'(model.block_size); crop the context to the last {self.block_size} tokens')
+        return F.embedding(position_ids, self.weight)                          # (B, T, d)
+
+    def extra_repr(self): return f'{self.block_size}, {self.weight.size(1)}'
+
+# %% ../nbs/03_blocks.ipynb #45decce1
+def lm_loss_reference(logits: torch.Tensor,  # (B, T, V) or (N, V) scores
+                      targets: torch.Tensor,  # (B, T) or (N,) token ids; -100 = ignore this position
+                      label_smoothing: float = 0.0,  # Mass spread uniformly over the vocabulary, in [0, 1)
+                      z_loss: float = 0.0,  # Weight of the log^2 Z regulariser
+                      reduction: str = 'mean'  # 'mean' over counted positions, or their 'sum'
+                     ) -> torch.Tensor:
+    "The language-model loss written out term by term (slow; the definition `lm_loss` is tested against)."
+    logits, targets = logits.float().flatten(0, -2), targets.flatten()        # (N, V), (N,)
+    valid = targets != IGNORE_INDEX
+    log_z = torch.logsumexp(logits, -1)                                        # (N,) log partition function
+    log_probs = logits - log_z[:, None]                                        # (N, V)
+    nll = -log_probs.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)       # (N,) -log p(target)
+    uniform = -log_probs.mean(-1)                                              # (N,) mean of -log p_v
+    per_token = (1 - label_smoothing) * nll + label_smoothing * uniform + z_loss * log_z ** 2   # (N,)
+    total = torch.where(valid, per_token, 0.0).sum()
+    return total / valid.sum().clamp(min=1) if reduction == 'mean' else total
+
+# %% ../nbs/03_blocks.ipynb #0da00745
+def adaptive_cutoffs(counts: torch.Tensor,  # (V,) how often each token id occurs (in any order)
+                     coverage: tuple = (0.8, 0.95)  # Text covered by the head, then by head + clusters
+                    ) -> list[int]:
+    "Cluster boundaries (in frequency rank) so that the head and each cluster cover the given fractions."
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    V = counts.numel()
+    if V < 4: raise ValueError(f'an adaptive softmax needs a vocabulary of at least 4 tokens, got {V}')
+    ranked = counts.sort(descending=True).values                               # (V,) most frequent first
+    cum = ranked.cumsum(0) / counts.sum().clamp(min=1)                         # (V,) covered fraction by rank
+    cutoffs = []
+    for frac in coverage:
+        c = int(torch.searchsorted(cum, torch.tensor(frac, dtype=torch.float64))) + 1
+        c = min(max(c, (cutoffs[-1] + 1) if cutoffs else 1), V - 1)        # increasing, inside the vocabulary
+        if not cutoffs or c > cutoffs[-1]: cutoffs.append(c)
+    return cutoffs
+
+def zipf_counts(vocab_size: int  # Number of tokens
+               ) -> torch.Tensor:
+    "Counts proportional to 1/rank: the frequency prior used when no token counts are given."
+    return 1.0 / torch.arange(1, vocab_size + 1, dtype=torch.float64)
+
+# %% ../nbs/03_blocks.ipynb #f42e40af
+class AdaptiveSoftmax(nn.Module):
+    "Adaptive softmax output layer (Grave et al. 2017) over frequency-ranked tokens."
+    def __init__(self, d_model: int,  # Input width
+                 vocab_size: int,  # Number of tokens
+                 cutoffs: list,  # Increasing rank bounds: head = ranks [0, c0), cluster i = [c_i, c_{i+1})
+                 div_value: float = 4.0,  # Each cluster's projection is this much narrower than the last
+                 bias: bool = True,  # Biases in the head and the clusters' output layers
+                 token_counts: Optional[torch.Tensor] = None  # (V,) counts that rank the ids; None: by id
+                ):
+        super().__init__()
+        increasing = bool(cutoffs) and list(cutoffs) == sorted(set(cutoffs))
+        if not increasing or cutoffs[0] <= 0 or cutoffs[-1] >= vocab_size:
+            raise ValueError(f'cutoffs must be increasing integers in (0, {vocab_size}), got {cutoffs}')
+        self.vocab_size, self.cutoffs = vocab_size, list(cutoffs)
+        self.bounds = [0] + self.cutoffs + [vocab_size]                      # rank ranges: head, clusters
+        n_clusters = len(self.cutoffs)
+        self.head = nn.Linear(d_model, self.cutoffs[0] + n_clusters, bias=bias)   # common tokens + clusters
+        widths = [max(1, int(d_model // div_value ** (i + 1))) for i in range(n_clusters)]
+        self.tail = nn.ModuleList(
+            nn.Sequential(nn.Linear(d_model, h, bias=False),                  # d -> a narrower width
+                          nn.Linear(h, self.bounds[i + 2] - self.bounds[i + 1], bias=bias))
+            for i, h in enumerate(widths))
+        if token_counts is None: order = torch.arange(vocab_size)            # the ids are the ranks
+        else: order = torch.as_tensor(token_counts).argsort(descending=True, stable=True)   # ids by frequency
+        rank = torch.empty(vocab_size, dtype=torch.long)
+        rank[order] = torch.arange(vocab_size)
+        self.register_buffer('rank', rank)                      # rank[token id], saved in checkpoints
+
+    def extra_repr(self): return f'vocab_size={self.vocab_size}, cutoffs={self.cutoffs}'
+
+# %% ../nbs/03_blocks.ipynb #3aadf7dc
+@patch
+def log_prob(self: AdaptiveSoftmax, x: torch.Tensor  # (..., d_model)
+            ) -> torch.Tensor:
+    "Log-probabilities over the full vocabulary, (..., V), indexed by token id."
+    head_lp = F.log_softmax(self.head(x).float(), -1)                         # (..., c0 + n_clusters)
+    c0 = self.cutoffs[0]
+    parts = [head_lp[..., :c0]]                                               # the common tokens
+    for i, proj in enumerate(self.tail):                                      # p(cluster) p(token | cluster)
+        parts.append(head_lp[..., c0 + i, None] + F.log_softmax(proj(x).float(), -1))   # (..., cluster size)
+    by_rank = torch.cat(parts, -1)                                            # (..., V) in rank order
+    return by_rank[..., self.rank]                                            # (..., V) in token-id order
+
+# %% ../nbs/03_blocks.ipynb #282ee83d
+@patch
+def nll(self: AdaptiveSoftmax, x: torch.Tensor,  # (N, d_model)
+        targets: torch.Tensor  # (N,) token ids, -100 = ignore
+       ) -> tuple[torch.Tensor, torch.Tensor]:
+    "Per-position -log p(target), and the head's log-partition for z-loss; each tail only where needed."
+    head_logits = self.head(x).float()                                     # (N, c0 + n_clusters)
+    log_z = torch.logsumexp(head_logits, -1)                               # (N,)
+    head_lp = head_logits - log_z[:, None]                                 # (N, c0 + n_clusters)
+    r = self.rank[targets.clamp(min=0)]                                    # (N,) frequency rank of targets
+    c0 = self.cutoffs[0]
+    nll = -head_lp.gather(1, r.clamp(max=c0 - 1)[:, None]).squeeze(1)      # (N,) right for head targets
+    for i, proj in enumerate(self.tail):
+        lo, hi = self.bounds[i + 1], self.bounds[i + 2]
+        in_cluster = (r >= lo) & (r < hi) & (targets != IGNORE_INDEX)      # (N,) targets in cluster i
+        rows = in_cluster.nonzero().squeeze(1)
+        if rows.numel() == 0: continue
+        tail_lp = F.log_softmax(proj(x[rows]).float(), -1)                 # (n_i, cluster size)
+        nll_rows = -(head_lp[rows, c0 + i] + tail_lp.gather(1, (r[rows] - lo)[:, None]).squeeze(1))
+        nll = nll.index_put((rows,), nll_rows)
+    return nll, log_z
+
+@patch
+def loss(self: AdaptiveSoftmax, x: torch.Tensor,  # (..., d_model)
+         targets: torch.Tensor,  # (...) token ids, -100 = ignore
+         label_smoothing: float = 0.0,  # As in `lm_loss`
+         z_loss: float = 0.0,  # As in `lm_loss`, on the head's log-partition
+         reduction: str = 'mean'  # 'mean' or 'sum' over the non-ignored targets
+        ) -> torch.Tensor:
+    "The same loss as `lm_loss`; label smoothing needs the full distribution, so it computes every tail."
+    x, targets = x.flatten(0, -2), targets.flatten()                       # (N, d), (N,)
+    _check_targets(targets, self.vocab_size)
+    valid = targets != IGNORE_INDEX
+    nll, log_z = self.nll(x, targets)                                      # 2 x (N,)
+    if label_smoothing > 0:
+        nll = (1 - label_smoothing) * nll - label_smoothing * self.log_prob(x).mean(-1)
+    if z_loss > 0: nll = nll + z_loss * log_z ** 2
+    return _reduce(torch.where(valid, nll, 0.0).sum(), targets, reduction)
+
+# %% ../nbs/03_blocks.ipynb #cbaed239
+def resolve_adaptive_cutoffs(config: ModelConfig,  # Uses `adaptive_cutoffs` and `vocab_size`
+                             token_counts: Optional[torch.Tensor] = None  # (V,) counts; None: a Zipf prior
+                            ) -> list[int]:
+    "The adaptive head's cutoffs: the config's, else computed from token counts (or a Zipf prior)."
+    if config.adaptive_cutoffs: return list(config.adaptive_cutoffs)
+    return adaptive_cutoffs(zipf_counts(config.vocab_size) if token_counts is None else token_counts)
+
 # %% ../nbs/03_blocks.ipynb #dd9b4098
-def transformer_param_count(config: ModelConfig) -> int:
+def transformer_param_count(config: ModelConfig  # Any model configuration
+                           ) -> int:
     "Number of parameters of `TransformerLM(config)`, from the config alone."
-    d, F_, V, L, b = config.d_model, config.dim_feedforward, config.vocab_size, config.num_layers, int(config.bias)
+    d, F_, V, L = config.d_model, config.dim_feedforward, config.vocab_size, config.num_layers
+    b = int(config.bias)
     norm = (2 * d if b else d) if config.norm == 'layernorm' else d
     attention = 4 * d * d + 4 * b * d
     ff_hidden = 2 * F_ if config.activation == 'swiglu' else F_
@@ -413,8 +492,9 @@ def transformer_param_count(config: ModelConfig) -> int:
     if config.head == 'softmax': head = (0 if config.tie_weights else V * d) + b * V
     else:
         cut = resolve_adaptive_cutoffs(config)
-        bounds, head = [0] + cut + [V], d * (cut[0] + len(cut)) + b * (cut[0] + len(cut))
+        bounds, n_head = [0] + cut + [V], cut[0] + len(cut)             # common tokens + a logit per cluster
+        head = d * n_head + b * n_head
         for i in range(len(cut)):
-            h, size = max(1, int(d // 4.0 ** (i + 1))), bounds[i + 2] - bounds[i + 1]
+            h, size = max(1, int(d // 4.0 ** (i + 1))), bounds[i + 2] - bounds[i + 1]   # width, cluster size
             head += d * h + h * size + b * size
     return body + embedding + head
