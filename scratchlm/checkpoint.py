@@ -22,18 +22,27 @@ CHECKPOINT_FORMAT, CHECKPOINT_VERSION = 'scratchlm-checkpoint', 1
 class CheckpointError(ValueError):
     "A checkpoint that cannot be used; the message says why."
 
-def atomic_torch_save(obj, path):
+def atomic_torch_save(obj,  # Tensors and plain Python containers (what `weights_only` loading accepts)
+                      path):  # The file to write; its folder is created if need be
     "torch.save to a temporary file, fsync, and rename into place."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
     with open(tmp, 'wb') as f:
-        torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY); os.fsync(fd); os.close(fd)
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())              # the bytes are on disk before the rename
+    os.replace(tmp, path)                 # atomic: the old file or the new one, never half of one
+    try:                                  # make the rename itself durable, where the system allows it
+        fd = os.open(path.parent, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
     except OSError: pass
 
-def load_checkpoint(path, map_location='cpu') -> dict:
+# %% ../nbs/04b_checkpoint.ipynb #89820a17
+def load_checkpoint(path,  # A checkpoint written by `atomic_torch_save`
+                    map_location='cpu'  # Where to put the tensors, as for `torch.load`
+                   ) -> dict:
     "Read a checkpoint safely (weights_only=True) and check that it is one of ours."
     path = Path(path)
     if not path.is_file():
@@ -41,8 +50,9 @@ def load_checkpoint(path, map_location='cpu') -> dict:
                               f"or pass the right --checkpoint")
     try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
+        first_line = (str(e).splitlines() or [''])[0][:200]
         raise CheckpointError(f"{path} is not a readable scratchlm checkpoint "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+                              f"({type(e).__name__}: {first_line})") from None
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a scratchlm checkpoint (no format: {CHECKPOINT_FORMAT!r})")
     if ckpt.get('version', 0) > CHECKPOINT_VERSION:
@@ -59,7 +69,8 @@ def rng_state() -> dict:
     return dict(python=random.getstate(), numpy=np_state, torch=torch.get_rng_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
 
-def set_rng_state(state: dict):
+# %% ../nbs/04b_checkpoint.ipynb #2257b5d0
+def set_rng_state(state: dict):  # The output of `rng_state`, perhaps read back from a checkpoint
     "Restore the generators from the output of `rng_state`."
     random.setstate(state['python'])
     np_state = dict(state['numpy'])

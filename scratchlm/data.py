@@ -1,4 +1,4 @@
-"""Streaming text from txt, jsonl, csv, parquet and arrow files into memory-mapped token datasets, with dynamic batching, padding, sharding and resumable iteration.
+"""From text to training examples: windows of a token file as (input, target) pairs, cached token files made from documents in txt, jsonl, csv, parquet and arrow, padded token-budget batches of whole documents, and sharded, resumable streaming.
 
 Docs: https://scratchlm.github.io/scratchlm/data.html.md"""
 
@@ -18,21 +18,57 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
+from .tokenizer import write_token_file, open_token_file
+
 # %% auto #0
-__all__ = ['DATASETS', 'DataError', 'file_format', 'expand_paths', 'ReadStats', 'DocumentReader', 'read_documents',
-           'write_documents', 'file_signature', 'PreparedData', 'prepare', 'TokenDataset', 'DocumentDataset',
-           'TokenBudgetSampler', 'pad_collate', 'StreamingTokenDataset', 'StreamingLoader', 'cache_dir', 'download_url',
+__all__ = ['DATASETS', 'DataError', 'TokenDataset', 'file_format', 'expand_paths', 'ReadStats', 'DocumentReader',
+           'read_documents', 'file_signature', 'PreparedData', 'prepare', 'write_documents', 'DocumentDataset',
+           'pad_collate', 'TokenBudgetSampler', 'StreamingTokenDataset', 'StreamingLoader', 'cache_dir', 'download_url',
            'download']
 
-# %% ../nbs/04_data.ipynb #f9a0d62b
+# %% ../nbs/04_data.ipynb #f9f4ccab
 class DataError(ValueError):
     "Input data that cannot be read; the message names the file and says what to do."
 
-_FORMATS = {'.txt': 'txt', '.text': 'txt', '.md': 'txt', '.tokens': 'txt', '.jsonl': 'jsonl', '.ndjson': 'jsonl',
-            '.csv': 'csv', '.tsv': 'tsv', '.parquet': 'parquet', '.arrow': 'arrow', '.feather': 'arrow', '.ipc': 'arrow'}
+class TokenDataset(torch.utils.data.Dataset):
+    "Windows of `block_size + 1` tokens from a token file, as (input, target) pairs of int64 tensors."
+    def __init__(self, path,  # A token file written by `write_token_file` / `prepare`
+                 block_size: int,  # Tokens of context per example
+                 mode: str = 'random',  # 'random' offsets (nanoGPT) or 'sequential' non-overlapping windows
+                 samples: Optional[int] = None,  # Examples per epoch in random mode; None = as in sequential
+                 seed: int = 0):  # Seed of the random offsets
+        if mode not in ('random', 'sequential'):
+            raise DataError(f"mode must be 'random' or 'sequential', got {mode!r}")
+        self.tokens, self.meta = open_token_file(path)
+        self.block_size, self.mode, self.seed = block_size, mode, seed
+        n = len(self.tokens)
+        if n < block_size + 1:
+            raise DataError(f"{path}: {n} tokens cannot fill one window of block_size+1 = {block_size + 1}; "
+                            f"use more data or a smaller block_size")
+        self.num_windows = (n - 1) // block_size
+        self.samples = samples or self.num_windows
+
+    def __len__(self): return self.samples if self.mode == 'random' else self.num_windows
+
+    def offset(self, i: int) -> int:
+        "Where window `i` starts in the token file."
+        if self.mode == 'sequential': return i * self.block_size
+        return random.Random(self.seed * 1_000_003 + i).randrange(len(self.tokens) - self.block_size)
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self): raise IndexError(i)
+        start = self.offset(i)
+        chunk = torch.from_numpy(self.tokens[start:start + self.block_size + 1].astype(np.int64))
+        return chunk[:-1], chunk[1:]
+
+# %% ../nbs/04_data.ipynb #f9a0d62b
+_FORMATS = {'.txt': 'txt', '.text': 'txt', '.md': 'txt', '.tokens': 'txt',
+            '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.csv': 'csv', '.tsv': 'tsv', '.parquet': 'parquet',
+            '.arrow': 'arrow', '.feather': 'arrow', '.ipc': 'arrow'}
 _GZIP_OK = {'txt', 'jsonl', 'csv', 'tsv'}
 
-def file_format(path) -> str:
+def file_format(path  # A file name; only its extensions matter
+               ) -> str:
     "The reader for `path`, from its extension ('.txt.gz' counts as txt)."
     p = Path(path)
     suffixes = [s.lower() for s in p.suffixes]
@@ -44,7 +80,14 @@ def file_format(path) -> str:
                         f"supported: {', '.join(sorted(_FORMATS))} (and .gz for txt, jsonl, csv, tsv)")
     return fmt
 
-def expand_paths(paths) -> list[Path]:
+def _supported(path) -> bool:
+    try: file_format(path)
+    except DataError: return False
+    return True
+
+# %% ../nbs/04_data.ipynb #ca3f4ccd
+def expand_paths(paths  # A file, a folder (searched recursively) or a glob, or a list of them
+                ) -> list[Path]:
     "Files named by `paths` (files, folders searched recursively, globs), in a stable order, each once."
     if isinstance(paths, (str, os.PathLike)): paths = [paths]
     out = []
@@ -57,19 +100,21 @@ def expand_paths(paths) -> list[Path]:
         elif Path(p).is_dir():
             hits = sorted(f for f in Path(p).rglob('*') if f.is_file() and not f.name.startswith('.'))
             supported = [f for f in hits if _supported(f)]
-            if not supported: raise DataError(f"the folder {p!r} holds no supported file ({len(hits)} other files); supported: {', '.join(sorted(_FORMATS))}")
+            if not supported:
+                raise DataError(f"the folder {p!r} holds no supported file ({len(hits)} other files); "
+                                f"supported: {', '.join(sorted(_FORMATS))}")
             out += supported
-        elif Path(p).is_file(): file_format(p); out.append(Path(p))
+        elif Path(p).is_file():
+            file_format(p)                      # a file named on purpose must be readable: no silent skip
+            out.append(Path(p))
         else: raise DataError(f"no such file or folder: {p!r}")
     seen, unique = set(), []
     for f in out:
         key = f.resolve()
-        if key not in seen: seen.add(key); unique.append(f)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
     return unique
-
-def _supported(path) -> bool:
-    try: file_format(path); return True
-    except DataError: return False
 
 # %% ../nbs/04_data.ipynb #b5f6164c
 @dataclass
@@ -82,25 +127,31 @@ class ReadStats:
     repaired: Counter = field(default_factory=Counter)  # reason -> count (documents kept after a fix)
     examples: dict = field(default_factory=dict)  # reason -> first few 'file:record' locations
 
-    def skip(self, reason: str, where: str):
+    def skip(self, reason: str,  # Why the record was dropped, e.g. 'null'
+             where: str):  # Where the record is: 'file:line' or 'file:row n'
+        "Count a record dropped for `reason`."
         self.skipped[reason] += 1
-        self.examples.setdefault(reason, [])
-        if len(self.examples[reason]) < 3: self.examples[reason].append(where)
+        self._note(reason, where)
 
     def repair(self, reason: str, where: str):
+        "Count a document kept after a fix, such as invalid UTF-8 replaced."
         self.repaired[reason] += 1
-        self.examples.setdefault(reason, [])
-        if len(self.examples[reason]) < 3: self.examples[reason].append(where)
+        self._note(reason, where)
+
+    def _note(self, reason: str, where: str):
+        examples = self.examples.setdefault(reason, [])
+        if len(examples) < 3: examples.append(where)
 
     def summary(self) -> str:
+        "One line: what was read, and what was skipped or repaired, with examples."
         s = f"read {self.documents:,} documents ({self.characters:,} characters) from {self.files} file(s)"
-        if self.skipped:
-            s += f"; skipped {sum(self.skipped.values()):,}: " + ', '.join(
-                f"{n:,} {r} (e.g. {', '.join(self.examples[r])})" for r, n in self.skipped.most_common())
+        if self.skipped: s += f"; skipped {sum(self.skipped.values()):,}: {self._reasons(self.skipped)}"
         else: s += '; skipped none'
-        if self.repaired:
-            s += '; repaired ' + ', '.join(f"{n:,} {r} (e.g. {', '.join(self.examples[r])})" for r, n in self.repaired.most_common())
+        if self.repaired: s += f"; repaired {self._reasons(self.repaired)}"
         return s
+
+    def _reasons(self, counts: Counter) -> str:
+        return ', '.join(f"{n:,} {r} (e.g. {', '.join(self.examples[r])})" for r, n in counts.most_common())
 
 # %% ../nbs/04_data.ipynb #b5d7f43c
 _UTF8_POLICIES = ('replace', 'skip', 'strict')
@@ -111,11 +162,20 @@ def _decode(raw: bytes, policy: str, where: str, stats: ReadStats) -> Optional[s
     except UnicodeDecodeError as e:
         if policy == 'strict':
             raise DataError(f"{where}: invalid UTF-8 at byte {e.start} of the record; fix the file or pass "
-                            f"utf8_errors='replace' (or --utf8-errors replace) to substitute U+FFFD") from None
-        if policy == 'skip': stats.skip('invalid UTF-8', where); return None
+                            f"utf8_errors='replace' (or --utf8-errors replace) to substitute U+FFFD"
+                            ) from None
+        if policy == 'skip':
+            stats.skip('invalid UTF-8', where)
+            return None
         stats.repair('invalid UTF-8 replaced', where)
         return raw.decode('utf-8', errors='replace')
 
+def _decoded(raw: bytes, where: str, policy: str, stats: ReadStats) -> Iterator[tuple[str, str]]:
+    "The record as one (text, where) pair, or nothing when the policy skips it."
+    text = _decode(raw, policy, where, stats)
+    if text is not None: yield text, where
+
+# %% ../nbs/04_data.ipynb #115898a2
 def _open_binary(path: Path):
     return gzip.open(path, 'rb') if path.suffix.lower() == '.gz' else open(path, 'rb')
 
@@ -123,218 +183,91 @@ def _read_txt(path: Path, mode: str, policy: str, stats: ReadStats) -> Iterator[
     "Documents of a text file: 'blocks' (blank-line separated), 'lines', or the whole 'file'."
     with _open_binary(path) as f:
         if mode == 'file':
-            raw = f.read()
-            text = _decode(raw, policy, f'{path}', stats)
-            if text is not None: yield text, f'{path}'
+            yield from _decoded(f.read(), f'{path}', policy, stats)
             return
         block, start = [], 1
         for lineno, raw in enumerate(f, 1):
-            stripped = raw.rstrip(b'\r\n')
+            line = raw.rstrip(b'\r\n')
             if mode == 'lines':
-                if stripped.strip():
-                    text = _decode(stripped, policy, f'{path}:{lineno}', stats)
-                    if text is not None: yield text, f'{path}:{lineno}'
-                continue
-            if stripped.strip(): 
+                if line.strip(): yield from _decoded(line, f'{path}:{lineno}', policy, stats)
+            elif line.strip():
                 if not block: start = lineno
-                block.append(stripped)
+                block.append(line)
             elif block:
-                text = _decode(b'\n'.join(block), policy, f'{path}:{start}', stats)
-                if text is not None: yield text, f'{path}:{start}'
+                yield from _decoded(b'\n'.join(block), f'{path}:{start}', policy, stats)
                 block = []
-        if block:
-            text = _decode(b'\n'.join(block), policy, f'{path}:{start}', stats)
-            if text is not None: yield text, f'{path}:{start}'
-
-# %% ../nbs/04_data.ipynb #f232dd9a
-def _pick_column(path, candidates: list[str], all_columns: list[str]) -> str:
-    "The one plausible text column, or an error that lists the columns."
-    if len(candidates) == 1: return candidates[0]
-    if 'text' in candidates: return 'text'
-    what = f"several text columns ({', '.join(candidates)})" if candidates else f"no text column (columns: {', '.join(all_columns) or 'none'})"
-    raise DataError(f"{path}: cannot tell which column holds the text: {what}; name it with text_column= (--text-column NAME)")
-
-def _read_jsonl(path: Path, column: Optional[str], policy: str, stats: ReadStats) -> Iterator[tuple[str, str]]:
-    with _open_binary(path) as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip(): continue
-            where = f'{path}:{lineno}'
-            line = _decode(raw, policy, where, stats)
-            if line is None: continue
-            try: record = json.loads(line)
-            except json.JSONDecodeError: stats.skip('invalid JSON', where); continue
-            if not isinstance(record, dict): stats.skip('not a JSON object', where); continue
-            if column is None:
-                column = _pick_column(path, [k for k, v in record.items() if isinstance(v, str)], list(record))
-            if column not in record: stats.skip(f'no {column!r} field', where); continue
-            value = record[column]
-            if value is None: stats.skip('null', where)
-            elif not isinstance(value, str): stats.skip('not a string', where)
-            else: yield value, where
-
-# %% ../nbs/04_data.ipynb #f072bc2b
-_TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
-
-def _read_csv(path: Path, column: Optional[str], policy: str, stats: ReadStats, delimiter: str = ',') -> Iterator[tuple[str, str]]:
-    bad_rows = []
-    def on_invalid_row(row):
-        bad_rows.append(row.number)
-        return 'skip'
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row)
-    # the probe only reads the header and infers types from the first block; its skipped rows are not counted
-    probe_parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=lambda row: 'skip')
-    read = pacsv.ReadOptions(block_size=1 << 20)
-    try:
-        schema = pacsv.open_csv(path, read_options=read, parse_options=probe_parse).schema
-        names = schema.names
-        if column is None: column = _pick_column(path, [n for n in names if schema.field(n).type in _TEXT_TYPES], names)
-        elif column not in names: raise DataError(f"{path}: no column {column!r}; the columns are: {', '.join(names)}")
-        convert = pacsv.ConvertOptions(include_columns=[column], column_types={column: pa.binary()},
-                                       strings_can_be_null=True, quoted_strings_can_be_null=False)
-        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-        row = 0
-        for batch in reader:
-            for raw in batch.column(0).to_pylist():
-                row += 1
-                where = f'{path}:row {row}'
-                if raw is None: stats.skip('null', where); continue
-                text = _decode(raw, policy, where, stats)
-                if text is not None: yield text, where
-    except (pa.ArrowInvalid, OSError) as e:
-        raise DataError(f"{path}: not a readable {'TSV' if delimiter == chr(9) else 'CSV'} file ({str(e).splitlines()[0]})") from None
-    for n in bad_rows: stats.skip('malformed row', f'{path}:line {n}')
-
-# %% ../nbs/04_data.ipynb #49a6a9dc
-def _table_column(path, schema: pa.Schema, column: Optional[str]) -> str:
-    names = schema.names
-    if column is None: return _pick_column(path, [n for n in names if schema.field(n).type in _TEXT_TYPES], names)
-    if column not in names: raise DataError(f"{path}: no column {column!r}; the columns are: {', '.join(names)}")
-    if schema.field(column).type not in _TEXT_TYPES:
-        raise DataError(f"{path}: column {column!r} holds {schema.field(column).type}, not text; the text columns are: "
-                        f"{', '.join(n for n in names if schema.field(n).type in _TEXT_TYPES) or 'none'}")
-    return column
-
-def _yield_values(values, path, start: int, policy: str, stats: ReadStats):
-    for i, v in enumerate(values):
-        where = f'{path}:row {start + i + 1}'
-        if v is None: stats.skip('null', where); continue
-        if isinstance(v, bytes):
-            v = _decode(v, policy, where, stats)
-            if v is None: continue
-        yield v, where
-
-def _read_parquet(path: Path, column: Optional[str], policy: str, stats: ReadStats, batch_size: int = 1024):
-    # pre_buffer=False: read one column chunk at a time instead of whole row groups ahead
-    try: pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise DataError(f"{path}: not a readable Parquet file, perhaps truncated or still being written ({e})") from None
-    column = _table_column(path, pf.schema_arrow, column)
-    row = 0
-    try:
-        for batch in pf.iter_batches(batch_size=batch_size, columns=[column]):
-            yield from _yield_values(batch.column(0).to_pylist(), path, row, policy, stats)
-            row += batch.num_rows
-    except (pa.ArrowInvalid, OSError) as e:
-        raise DataError(f"{path}: the Parquet file is damaged after row {row} ({e})") from None
-
-def _arrow_batches(path: Path):
-    "Record batches of an Arrow IPC file, in the file or the stream format."
-    source = pa.memory_map(str(path))
-    try: reader = pa.ipc.open_file(source)
-    except pa.ArrowInvalid:
-        source.seek(0)
-        try: reader = pa.ipc.open_stream(source)
-        except pa.ArrowInvalid as e: raise DataError(f"{path}: not an Arrow IPC file or stream ({e})") from None
-        return reader.schema, iter(reader)
-    return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
-
-def _read_arrow(path: Path, column: Optional[str], policy: str, stats: ReadStats):
-    schema, batches = _arrow_batches(path)
-    column = _table_column(path, schema, column)
-    row = 0
-    try:
-        for batch in batches:
-            yield from _yield_values(batch.column(column).to_pylist(), path, row, policy, stats)
-            row += batch.num_rows
-    except (pa.ArrowInvalid, OSError) as e:
-        raise DataError(f"{path}: the Arrow file is damaged after row {row} ({e})") from None
+        if block: yield from _decoded(b'\n'.join(block), f'{path}:{start}', policy, stats)
 
 # %% ../nbs/04_data.ipynb #347c06f2
 class DocumentReader:
     "A re-iterable stream of the documents in `paths`; `stats` describes the last complete pass."
-    def __init__(self, paths, text_column: Optional[str] = None, txt_mode: str = 'blocks', utf8_errors: str = 'replace',
-                 verbose: bool = False):
-        if txt_mode not in ('blocks', 'lines', 'file'): raise DataError(f"txt_mode must be 'blocks', 'lines' or 'file', got {txt_mode!r}")
-        if utf8_errors not in _UTF8_POLICIES: raise DataError(f"utf8_errors must be one of {', '.join(_UTF8_POLICIES)}, got {utf8_errors!r}")
+    def __init__(self, paths,  # Files, folders (recursive) and globs, in any supported format
+                 text_column: Optional[str] = None,  # Column or field of the text; None = the only one
+                 txt_mode: str = 'blocks',  # Documents of a .txt: 'blocks', 'lines' or 'file'
+                 utf8_errors: str = 'replace',  # Invalid UTF-8: 'replace', 'skip' or 'strict'
+                 verbose: bool = False):  # Print the summary to stderr after each complete pass
+        if txt_mode not in ('blocks', 'lines', 'file'):
+            raise DataError(f"txt_mode must be 'blocks', 'lines' or 'file', got {txt_mode!r}")
+        if utf8_errors not in _UTF8_POLICIES:
+            raise DataError(f"utf8_errors must be one of {', '.join(_UTF8_POLICIES)}, got {utf8_errors!r}")
         self.files = expand_paths(paths)
-        self.text_column, self.txt_mode, self.utf8_errors, self.verbose = text_column, txt_mode, utf8_errors, verbose
+        self.text_column, self.txt_mode, self.utf8_errors = text_column, txt_mode, utf8_errors
+        self.verbose = verbose
         self.stats = ReadStats()
-
-    def _file_records(self, path: Path, stats: ReadStats):
-        fmt, col, pol = file_format(path), self.text_column, self.utf8_errors
-        if fmt == 'txt': return _read_txt(path, self.txt_mode, pol, stats)
-        if fmt == 'jsonl': return _read_jsonl(path, col, pol, stats)
-        if fmt in ('csv', 'tsv'): return _read_csv(path, col, pol, stats, delimiter='\t' if fmt == 'tsv' else ',')
-        if fmt == 'parquet': return _read_parquet(path, col, pol, stats)
-        return _read_arrow(path, col, pol, stats)
 
     def __iter__(self) -> Iterator[str]:
         stats = ReadStats()
         for path in self.files:
             stats.files += 1
-            if path.stat().st_size == 0: stats.skip('empty file', str(path)); continue
-            for text, where in self._file_records(path, stats):
-                if not text.strip(): stats.skip('empty document', where); continue
-                stats.documents += 1; stats.characters += len(text)
+            if path.stat().st_size == 0:
+                stats.skip('empty file', str(path))
+                continue
+            for text, where in _read_file(path, self.text_column, self.txt_mode, self.utf8_errors, stats):
+                if not text.strip():
+                    stats.skip('empty document', where)
+                    continue
+                stats.documents += 1
+                stats.characters += len(text)
                 yield text
         self.stats = stats
         if stats.documents == 0:
-            raise DataError(f"no documents in {', '.join(map(str, self.files[:3]))}{' ...' if len(self.files) > 3 else ''}: {stats.summary()}")
+            more = ' ...' if len(self.files) > 3 else ''
+            raise DataError(f"no documents in {', '.join(map(str, self.files[:3]))}{more}: {stats.summary()}")
         if self.verbose: print(stats.summary(), file=sys.stderr)
 
+# %% ../nbs/04_data.ipynb #12a2908c
+def _read_file(path: Path, column: Optional[str], txt_mode: str, policy: str, stats: ReadStats):
+    "The (text, where) records of one file, from the reader of its format."
+    fmt = file_format(path)
+    if fmt == 'txt': return _read_txt(path, txt_mode, policy, stats)
+    if fmt == 'jsonl': return _read_jsonl(path, column, policy, stats)
+    if fmt == 'csv': return _read_csv(path, column, policy, stats, delimiter=',')
+    if fmt == 'tsv': return _read_csv(path, column, policy, stats, delimiter='\t')
+    if fmt == 'parquet': return _read_parquet(path, column, policy, stats)
+    return _read_arrow(path, column, policy, stats)
+
 def read_documents(paths,  # Files, folders (recursive) and globs, in any supported format
-                   text_column: Optional[str] = None,  # Column or field holding the text; None = the only text column
-                   txt_mode: str = 'blocks',  # Documents of a .txt: 'blocks' (blank-line separated), 'lines', or 'file'
-                   utf8_errors: str = 'replace',  # Invalid UTF-8: 'replace' (U+FFFD, counted), 'skip' (counted) or 'strict' (error)
+                   text_column: Optional[str] = None,  # Column or field of the text; None = the only one
+                   txt_mode: str = 'blocks',  # Documents of a .txt: 'blocks', 'lines' or 'file'
+                   utf8_errors: str = 'replace',  # Invalid UTF-8: 'replace' (U+FFFD), 'skip' or 'strict'
                    verbose: bool = False  # Print the summary to stderr after each complete pass
                   ) -> DocumentReader:
     "A lazy, re-iterable stream of documents from text, jsonl, csv/tsv, parquet and arrow files."
-    return DocumentReader(paths, text_column=text_column, txt_mode=txt_mode, utf8_errors=utf8_errors, verbose=verbose)
+    return DocumentReader(paths, text_column=text_column, txt_mode=txt_mode, utf8_errors=utf8_errors,
+                          verbose=verbose)
 
-# %% ../nbs/04_data.ipynb #49b35fce
-def write_documents(docs: list[str],  # The documents
-                    path,  # Output file; the format follows the extension
-                    text_column: str = 'text',  # Column name for tabular formats
-                    arrow_stream: bool = False  # For .arrow: write the IPC stream format instead of the file format
-                   ) -> Path:
-    "Write `docs` to `path` in the format its extension names (txt documents are blank-line separated)."
-    path = Path(path); fmt = file_format(path)
-    table = pa.table({text_column: pa.array(docs, pa.string())})
-    if fmt in ('txt', 'jsonl'):
-        text = '\n\n'.join(docs) + '\n' if fmt == 'txt' else ''.join(json.dumps({text_column: d}) + '\n' for d in docs)
-        data = text.encode('utf-8')
-        path.write_bytes(gzip.compress(data) if path.suffix == '.gz' else data)
-    elif fmt in ('csv', 'tsv'):
-        buf = pa.BufferOutputStream()
-        pacsv.write_csv(table, buf, pacsv.WriteOptions(delimiter='\t' if fmt == 'tsv' else ',', quoting_style='all_valid'))
-        data = buf.getvalue().to_pybytes()
-        path.write_bytes(gzip.compress(data) if path.suffix == '.gz' else data)
-    elif fmt == 'parquet': pq.write_table(table, path, row_group_size=4096)
-    else:
-        with pa.OSFile(str(path), 'wb') as sink:
-            writer = (pa.ipc.new_stream if arrow_stream else pa.ipc.new_file)(sink, table.schema)
-            for batch in table.to_batches(max_chunksize=1000): writer.write_batch(batch)
-            writer.close()
-    return path
-
-# %% ../nbs/04_data.ipynb #40d0c763
-from .tokenizer import write_token_file, open_token_file
-
+# %% ../nbs/04_data.ipynb #d83b6f2e
 _PREPARE_VERSION = 1
 
-def file_signature(paths) -> list:
+def file_signature(paths  # Files, folders and globs, as for `read_documents`
+                  ) -> list:
     "[path, size, mtime] of every file `paths` names: a cache key that changes when any input file changes."
     return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in expand_paths(paths)]
+
+def _cache_key(**inputs) -> tuple[dict, str]:
+    "The inputs of a `prepare` call with the format version, and a short hash of them: the entry's name."
+    key_data = dict(version=_PREPARE_VERSION, **inputs)
+    return key_data, hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
 
 def _split_filter(docs: Iterable[str], keep_valid: bool, fraction: float, seed: int) -> Iterator[str]:
     "The documents whose seeded coin lands on the validation side (`keep_valid`) or the training side."
@@ -350,6 +283,7 @@ class PreparedData:
     summary: dict
     cached: bool
 
+# %% ../nbs/04_data.ipynb #40d0c763
 def prepare(paths,  # Training text: files, folders, globs, any supported format
             tokenizer,  # A tokenizer from `scratchlm.tokenizer`
             out_dir,  # Cache folder; each distinct input gets its own sub-folder
@@ -362,188 +296,378 @@ def prepare(paths,  # Training text: files, folders, globs, any supported format
             num_workers: int = 0,  # Tokenizer worker processes (0 = in this process)
             progress: bool = True  # Show tqdm bars
            ) -> PreparedData:
-    "Tokenize `paths` into train/valid token files under `out_dir`, reusing a previous result for the same inputs."
+    "Tokenize `paths` into train/valid token files under `out_dir`; the same inputs reuse the earlier result."
     if not valid_paths and not 0 < valid_fraction < 1:
-        raise DataError(f"valid_fraction must be in (0, 1) when no valid_paths are given, got {valid_fraction}")
-    key_data = dict(version=_PREPARE_VERSION, train=file_signature(paths), valid=file_signature(valid_paths) if valid_paths else None,
-                    valid_fraction=None if valid_paths else valid_fraction, seed=seed, text_column=text_column,
-                    txt_mode=txt_mode, utf8_errors=utf8_errors, tokenizer=tokenizer.fingerprint)
-    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
+        raise DataError(f"valid_fraction must be in (0, 1) when no valid_paths are given, "
+                        f"got {valid_fraction}")
+    key_data, key = _cache_key(
+        train=file_signature(paths), valid=file_signature(valid_paths) if valid_paths else None,
+        valid_fraction=None if valid_paths else valid_fraction, seed=seed, text_column=text_column,
+        txt_mode=txt_mode, utf8_errors=utf8_errors, tokenizer=tokenizer.fingerprint)
     folder = Path(out_dir) / key
     done = folder / 'prepared.json'
     if done.exists():
         info = json.loads(done.read_text())
         return PreparedData(folder / 'train.bin', folder / 'valid.bin', info['summary'], cached=True)
     folder.mkdir(parents=True, exist_ok=True)
-    read = lambda p: read_documents(p, text_column=text_column, txt_mode=txt_mode, utf8_errors=utf8_errors)
+    def read(p): return read_documents(p, text_column=text_column, txt_mode=txt_mode, utf8_errors=utf8_errors)
     summary = {}
     for split in ('train', 'valid'):
-        if valid_paths: reader = read(paths if split == 'train' else valid_paths); docs = reader
-        else: reader = read(paths); docs = _split_filter(reader, split == 'valid', valid_fraction, seed)
-        meta = write_token_file(docs, tokenizer, folder / f'{split}.bin', num_workers=num_workers, progress=progress)
-        summary[split] = dict(reader=reader.stats.summary(), tokens=int(meta['tokens']), documents=int(meta['documents']))
+        if valid_paths:
+            reader = read(paths if split == 'train' else valid_paths)
+            docs = reader
+        else:
+            reader = read(paths)
+            docs = _split_filter(reader, split == 'valid', valid_fraction, seed)
+        meta = write_token_file(docs, tokenizer, folder / f'{split}.bin', num_workers=num_workers,
+                                progress=progress)
+        summary[split] = dict(reader=reader.stats.summary(), tokens=int(meta['tokens']),
+                              documents=int(meta['documents']))
         if meta['documents'] == 0:
-            raise DataError(f"the {split} split is empty ({reader.stats.summary()}); "
-                            + ("add documents or raise valid_fraction" if split == 'valid' else "lower valid_fraction"))
+            hint = "add documents or raise valid_fraction" if split == 'valid' else "lower valid_fraction"
+            raise DataError(f"the {split} split is empty ({reader.stats.summary()}); {hint}")
     tmp = done.with_suffix('.tmp')
     tmp.write_text(json.dumps(dict(key=key_data, summary=summary), indent=1))
     os.replace(tmp, done)   # written last: its presence means both token files are complete
     return PreparedData(folder / 'train.bin', folder / 'valid.bin', summary, cached=False)
 
-# %% ../nbs/04_data.ipynb #f9f4ccab
-class TokenDataset(torch.utils.data.Dataset):
-    "Windows of `block_size + 1` tokens from a token file, as (input, target) pairs of int64 tensors."
-    def __init__(self, path,  # A token file written by `write_token_file` / `prepare`
-                 block_size: int,  # Tokens of context per example
-                 mode: str = 'random',  # 'random' offsets (nanoGPT) or 'sequential' non-overlapping windows
-                 samples: Optional[int] = None,  # Examples per epoch in random mode; None = as many as sequential
-                 seed: int = 0):  # Seed of the random offsets
-        if mode not in ('random', 'sequential'): raise DataError(f"mode must be 'random' or 'sequential', got {mode!r}")
-        self.tokens, self.meta = open_token_file(path)
-        self.block_size, self.mode, self.seed = block_size, mode, seed
-        n = len(self.tokens)
-        if n < block_size + 1:
-            raise DataError(f"{path}: {n} tokens cannot fill one window of block_size+1 = {block_size + 1}; "
-                            f"use more data or a smaller block_size")
-        self.num_windows = (n - 1) // block_size
-        self.samples = samples or self.num_windows
+# %% ../nbs/04_data.ipynb #f232dd9a
+def _pick_column(path, candidates: list[str], all_columns: list[str]) -> str:
+    "The one plausible text column, or an error that lists the columns."
+    if len(candidates) == 1: return candidates[0]
+    if 'text' in candidates: return 'text'
+    if candidates: what = f"several text columns ({', '.join(candidates)})"
+    else: what = f"no text column (columns: {', '.join(all_columns) or 'none'})"
+    raise DataError(f"{path}: cannot tell which column holds the text: {what}; "
+                    f"name it with text_column= (--text-column NAME)")
 
-    def __len__(self): return self.samples if self.mode == 'random' else self.num_windows
+def _read_jsonl(path: Path, column: Optional[str], policy: str, stats: ReadStats) -> Iterator[tuple]:
+    "Documents of a JSON-lines file: the `column` field of each object."
+    with _open_binary(path) as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip(): continue
+            where = f'{path}:{lineno}'
+            line = _decode(raw, policy, where, stats)
+            if line is None: continue
+            try: record = json.loads(line)
+            except json.JSONDecodeError:
+                stats.skip('invalid JSON', where)
+                continue
+            if not isinstance(record, dict):
+                stats.skip('not a JSON object', where)
+                continue
+            if column is None:
+                strings = [k for k, v in record.items() if isinstance(v, str)]
+                column = _pick_column(path, strings, list(record))
+            if column not in record:
+                stats.skip(f'no {column!r} field', where)
+                continue
+            value = record[column]
+            if value is None: stats.skip('null', where)
+            elif not isinstance(value, str): stats.skip('not a string', where)
+            else: yield value, where
 
-    def offset(self, i: int) -> int:
-        if self.mode == 'sequential': return i * self.block_size
-        return random.Random(self.seed * 1_000_003 + i).randrange(len(self.tokens) - self.block_size)
+# %% ../nbs/04_data.ipynb #f5a2ae21
+_TEXT_TYPES = (pa.string(), pa.large_string(), pa.binary(), pa.large_binary())
 
-    def __getitem__(self, i: int):
-        if not 0 <= i < len(self): raise IndexError(i)
-        start = self.offset(i)
-        chunk = torch.from_numpy(self.tokens[start:start + self.block_size + 1].astype(np.int64))
-        return chunk[:-1], chunk[1:]
+def _csv_column(path: Path, column: Optional[str], delimiter: str) -> str:
+    "The text column, from the header and the types pyarrow infers from the first block."
+    # rows this look skips are not counted: the read that follows counts them
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                               invalid_row_handler=lambda row: 'skip')
+    read = pacsv.ReadOptions(block_size=1 << 20)
+    schema = pacsv.open_csv(path, read_options=read, parse_options=parse).schema
+    names = schema.names
+    if column is None:
+        return _pick_column(path, [n for n in names if schema.field(n).type in _TEXT_TYPES], names)
+    if column not in names:
+        raise DataError(f"{path}: no column {column!r}; the columns are: {', '.join(names)}")
+    return column
+
+# %% ../nbs/04_data.ipynb #f072bc2b
+def _read_csv(path: Path, column: Optional[str], policy: str, stats: ReadStats,
+              delimiter: str = ',') -> Iterator[tuple[str, str]]:
+    "Documents of a CSV or TSV file: the text column of each row, parsed by pyarrow in blocks."
+    bad_rows = []
+    def on_invalid_row(row):
+        bad_rows.append(row.number)
+        return 'skip'
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                               invalid_row_handler=on_invalid_row)
+    try:
+        column = _csv_column(path, column, delimiter)
+        convert = pacsv.ConvertOptions(include_columns=[column], column_types={column: pa.binary()},
+                                       strings_can_be_null=True, quoted_strings_can_be_null=False)
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 20), parse_options=parse,
+                                convert_options=convert)
+        row = 0
+        for batch in reader:
+            for raw in batch.column(0).to_pylist():
+                row += 1
+                where = f'{path}:row {row}'
+                if raw is None: stats.skip('null', where)
+                else: yield from _decoded(raw, where, policy, stats)
+    except (pa.ArrowInvalid, OSError) as e:
+        kind = 'TSV' if delimiter == '\t' else 'CSV'
+        raise DataError(f"{path}: not a readable {kind} file ({str(e).splitlines()[0]})") from None
+    for n in bad_rows: stats.skip('malformed row', f'{path}:line {n}')
+
+# %% ../nbs/04_data.ipynb #49a6a9dc
+def _table_column(path, schema: pa.Schema, column: Optional[str]) -> str:
+    "The text column of a typed table: the one named, which must hold text, or the only one that does."
+    names = schema.names
+    text_columns = [n for n in names if schema.field(n).type in _TEXT_TYPES]
+    if column is None: return _pick_column(path, text_columns, names)
+    if column not in names:
+        raise DataError(f"{path}: no column {column!r}; the columns are: {', '.join(names)}")
+    if schema.field(column).type not in _TEXT_TYPES:
+        raise DataError(f"{path}: column {column!r} holds {schema.field(column).type}, not text; "
+                        f"the text columns are: {', '.join(text_columns) or 'none'}")
+    return column
+
+def _yield_values(values, path, start: int, policy: str, stats: ReadStats):
+    "(text, where) pairs of a slice of a column that starts at row `start`: nulls skipped, binary decoded."
+    for i, v in enumerate(values):
+        where = f'{path}:row {start + i + 1}'
+        if v is None: stats.skip('null', where)
+        elif isinstance(v, bytes): yield from _decoded(v, where, policy, stats)
+        else: yield v, where
+
+def _read_parquet(path: Path, column: Optional[str], policy: str, stats: ReadStats, batch_size: int = 1024):
+    "Documents of a Parquet file: the text column only, a batch of rows at a time."
+    # pre_buffer=False: read one column chunk at a time instead of whole row groups ahead
+    try: pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataError(f"{path}: not a readable Parquet file, perhaps truncated or still being written "
+                        f"({e})") from None
+    column = _table_column(path, pf.schema_arrow, column)
+    row = 0
+    try:
+        for batch in pf.iter_batches(batch_size=batch_size, columns=[column]):
+            yield from _yield_values(batch.column(0).to_pylist(), path, row, policy, stats)
+            row += batch.num_rows
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataError(f"{path}: the Parquet file is damaged after row {row} ({e})") from None
+
+# %% ../nbs/04_data.ipynb #a0a64124
+def _arrow_batches(path: Path):
+    "The schema and the record batches of an Arrow IPC file, in the file or the stream format."
+    source = pa.memory_map(str(path))
+    try: reader = pa.ipc.open_file(source)
+    except pa.ArrowInvalid:
+        source.seek(0)
+        try: reader = pa.ipc.open_stream(source)
+        except pa.ArrowInvalid as e:
+            raise DataError(f"{path}: not an Arrow IPC file or stream ({e})") from None
+        return reader.schema, iter(reader)
+    return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
+
+def _read_arrow(path: Path, column: Optional[str], policy: str, stats: ReadStats):
+    "Documents of an Arrow IPC file: the text column of each record batch."
+    schema, batches = _arrow_batches(path)
+    column = _table_column(path, schema, column)
+    row = 0
+    try:
+        for batch in batches:
+            yield from _yield_values(batch.column(column).to_pylist(), path, row, policy, stats)
+            row += batch.num_rows
+    except (pa.ArrowInvalid, OSError) as e:
+        raise DataError(f"{path}: the Arrow file is damaged after row {row} ({e})") from None
+
+# %% ../nbs/04_data.ipynb #49b35fce
+def write_documents(docs: list[str],  # The documents
+                    path,  # Output file; the format follows the extension
+                    text_column: str = 'text',  # Column name for tabular formats
+                    arrow_stream: bool = False  # For .arrow: the IPC stream format instead of the file format
+                   ) -> Path:
+    "Write `docs` to `path` in the format its extension names (txt documents are blank-line separated)."
+    path = Path(path)
+    fmt = file_format(path)
+    table = pa.table({text_column: pa.array(docs, pa.string())})
+    if fmt in ('txt', 'jsonl', 'csv', 'tsv'):
+        if fmt == 'txt': data = ('\n\n'.join(docs) + '\n').encode('utf-8')
+        elif fmt == 'jsonl': data = ''.join(json.dumps({text_column: d}) + '\n' for d in docs).encode('utf-8')
+        else:
+            buf = pa.BufferOutputStream()
+            options = pacsv.WriteOptions(delimiter='\t' if fmt == 'tsv' else ',', quoting_style='all_valid')
+            pacsv.write_csv(table, buf, options)
+            data = buf.getvalue().to_pybytes()
+        path.write_bytes(gzip.compress(data) if path.suffix == '.gz' else data)
+    elif fmt == 'parquet': pq.write_table(table, path, row_group_size=4096)
+    else:
+        with pa.OSFile(str(path), 'wb') as sink:
+            writer = (pa.ipc.new_stream if arrow_stream else pa.ipc.new_file)(sink, table.schema)
+            for batch in table.to_batches(max_chunksize=1000): writer.write_batch(batch)
+            writer.close()
+    return path
 
 # %% ../nbs/04_data.ipynb #fc8ed067
 class DocumentDataset(torch.utils.data.Dataset):
     "Whole documents from a token file (using its document offsets), each as an int64 tensor of token ids."
-    def __init__(self, path, max_length: Optional[int] = None):  # Truncate documents to this many tokens (None = keep whole)
+    def __init__(self, path,  # A token file written by `write_token_file` / `prepare`
+                 max_length: Optional[int] = None):  # Truncate documents to this many tokens; None = whole
         self.tokens, self.meta = open_token_file(path)
-        self.offsets = np.asarray(list(self.meta['doc_offsets']) + [self.meta['tokens']], dtype=np.int64)  # starts, then the end
+        starts = list(self.meta['doc_offsets'])
+        self.offsets = np.asarray(starts + [self.meta['tokens']], dtype=np.int64)  # the starts, then the end
         self.max_length = max_length
 
     def __len__(self): return len(self.offsets) - 1
+
     def length(self, i: int) -> int:
+        "Tokens in document `i`, after truncation."
         n = int(self.offsets[i + 1] - self.offsets[i])
         return min(n, self.max_length) if self.max_length else n
+
     def __getitem__(self, i: int) -> torch.Tensor:
         start = int(self.offsets[i])
         return torch.from_numpy(self.tokens[start:start + self.length(i)].astype(np.int64))
 
+# %% ../nbs/04_data.ipynb #d0c9109e
+def pad_collate(docs: list[torch.Tensor],  # Token id tensors of any lengths (at least 2 tokens each)
+                pad_id: int  # Id written at padding positions of the input
+               ) -> dict:
+    "Right-pad a list of documents into input_ids, targets (-100 at padding) and attention_mask."
+    lengths = [len(d) - 1 for d in docs]
+    if min(lengths) < 1:
+        raise DataError('a document needs at least 2 tokens to give one (input, target) pair')
+    T = max(lengths)
+    input_ids = torch.full((len(docs), T), pad_id, dtype=torch.long)   # (B, T)
+    targets = torch.full((len(docs), T), -100, dtype=torch.long)       # (B, T)
+    for b, d in enumerate(docs):
+        input_ids[b, :lengths[b]] = d[:-1]
+        targets[b, :lengths[b]] = d[1:]
+    attention_mask = targets != -100                                     # (B, T) True at real tokens
+    return dict(input_ids=input_ids, targets=targets, attention_mask=attention_mask)
+
+# %% ../nbs/04_data.ipynb #336f6192
+def _fill_batches(ids: list[int], lengths: list[int], max_tokens: int) -> list[list[int]]:
+    "Cut `ids` (sorted by length) greedily into batches whose size x longest stays within `max_tokens`."
+    batches, batch, longest = [], [], 0
+    for i in ids:
+        if batch and max(longest, lengths[i]) * (len(batch) + 1) > max_tokens:
+            batches.append(batch)
+            batch, longest = [], 0
+        batch.append(i)
+        longest = max(longest, lengths[i])
+    if batch: batches.append(batch)
+    return batches
+
+# %% ../nbs/04_data.ipynb #7e76be62
 class TokenBudgetSampler(torch.utils.data.Sampler):
     "Batches of document indices of similar length, each within `max_tokens` (batch size x longest document)."
     def __init__(self, lengths,  # Length of each document in tokens
                  max_tokens: int,  # Token budget per batch, padding included
-                 shuffle: bool = True, seed: int = 0,
-                 bucket_size: int = 100):  # Batches per sorting bucket: larger = less padding, less randomness
-        self.lengths, self.max_tokens, self.shuffle, self.seed, self.bucket_size = list(lengths), max_tokens, shuffle, seed, bucket_size
-        self.epoch = 0
+                 shuffle: bool = True,  # Shuffle documents and batches (else: the corpus in order of length)
+                 seed: int = 0,  # Seed of the shuffles
+                 bucket_size: int = 100):  # Batches a sorting bucket: larger = less padding, less randomness
+        self.lengths, self.max_tokens, self.shuffle = list(lengths), max_tokens, shuffle
+        self.seed, self.bucket_size, self.epoch = seed, bucket_size, 0
         too_long = [i for i, n in enumerate(self.lengths) if n > max_tokens]
-        if too_long: raise DataError(f"{len(too_long)} document(s) are longer than max_tokens={max_tokens} (the longest has "
-                                     f"{max(self.lengths)} tokens); raise max_tokens or truncate with max_length")
+        if too_long:
+            raise DataError(f"{len(too_long)} document(s) are longer than max_tokens={max_tokens} "
+                            f"(the longest has {max(self.lengths)} tokens); "
+                            f"raise max_tokens or truncate with max_length")
         self._batches = self._make_batches()
 
-    def set_epoch(self, epoch: int):
+    def set_epoch(self, epoch: int):  # The epoch about to start
         "Reshuffle for `epoch` (call before iterating, as with DistributedSampler)."
-        self.epoch = epoch; self._batches = self._make_batches()
+        self.epoch = epoch
+        self._batches = self._make_batches()
 
     def _make_batches(self) -> list[list[int]]:
         rng = random.Random(self.seed * 1_000_003 + self.epoch)
         order = list(range(len(self.lengths)))
         if self.shuffle: rng.shuffle(order)
         mean = max(1, sum(self.lengths) // max(1, len(self.lengths)))
-        chunk = max(1, self.bucket_size * self.max_tokens // mean)
+        chunk = max(1, self.bucket_size * self.max_tokens // mean)       # documents per bucket
         batches = []
         for s in range(0, len(order), chunk):
             bucket = sorted(order[s:s + chunk], key=lambda i: self.lengths[i])
-            batch, longest = [], 0
-            for i in bucket:
-                longest_if = max(longest, self.lengths[i])
-                if batch and longest_if * (len(batch) + 1) > self.max_tokens:
-                    batches.append(batch); batch, longest_if = [], self.lengths[i]
-                batch.append(i); longest = longest_if
-            if batch: batches.append(batch)
+            batches += _fill_batches(bucket, self.lengths, self.max_tokens)
         if self.shuffle: rng.shuffle(batches)
         return batches
 
     def __iter__(self): return iter(self._batches)
     def __len__(self): return len(self._batches)
 
-def pad_collate(docs: list[torch.Tensor],  # Token id tensors of any lengths (at least 2 tokens each)
-                pad_id: int  # Id written at padding positions of the input
-               ) -> dict:
-    "Right-pad a list of documents into input_ids, targets (-100 at padding) and attention_mask."
-    lengths = [len(d) - 1 for d in docs]
-    if min(lengths) < 1: raise DataError('a document needs at least 2 tokens to give one (input, target) pair')
-    T = max(lengths)
-    input_ids = torch.full((len(docs), T), pad_id, dtype=torch.long)   # (B, T)
-    targets = torch.full((len(docs), T), -100, dtype=torch.long)       # (B, T)
-    for b, d in enumerate(docs):
-        input_ids[b, :lengths[b]] = d[:-1]; targets[b, :lengths[b]] = d[1:]
-    attention_mask = targets != -100                                     # (B, T) True at real tokens
-    return dict(input_ids=input_ids, targets=targets, attention_mask=attention_mask)
+# %% ../nbs/04_data.ipynb #85fffabe
+def _buffer_shuffle(items: Iterable, size: int, rng: random.Random) -> Iterator:
+    "`items` in a random order, holding at most `size` of them: each new item replaces one drawn at random."
+    if size <= 1:
+        yield from items
+        return
+    buf = []
+    for item in items:
+        if len(buf) < size:
+            buf.append(item)
+            continue
+        j = rng.randrange(len(buf))
+        yield buf[j]
+        buf[j] = item
+    rng.shuffle(buf)
+    yield from buf
 
-# %% ../nbs/04_data.ipynb #c0edd41e
+# %% ../nbs/04_data.ipynb #446f7c32
+def _pack(docs_ids: Iterable[list], eot: int, block_size: int) -> Iterator[tuple]:
+    "Documents' token ids, each followed by `eot`, as (input, target) windows of `block_size` tokens."
+    pending = []
+    for ids in docs_ids:
+        pending.extend(ids)
+        pending.append(eot)
+        while len(pending) >= block_size + 1:
+            chunk = torch.tensor(pending[:block_size + 1], dtype=torch.long)
+            del pending[:block_size]             # the last target is the next window's first input
+            yield chunk[:-1], chunk[1:]
+
+# %% ../nbs/04_data.ipynb #3563c04b
 def _dist_rank_world() -> tuple[int, int]:
+    "This process's rank and the number of ranks under torch.distributed; (0, 1) outside it."
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
+def _shard_of(rank: Optional[int], world_size: Optional[int], worker_offset: int = 0) -> tuple[int, int, int]:
+    "(shard index, number of shards, worker id) of the calling process, from its rank and DataLoader worker."
+    dist_rank, dist_world = _dist_rank_world()
+    rank = dist_rank if rank is None else rank
+    world = dist_world if world_size is None else world_size
+    info = torch.utils.data.get_worker_info()
+    wid, nw = (info.id, info.num_workers) if info else (0, 1)
+    wid = (wid + worker_offset) % nw          # a resumed loader starts its round-robin mid-cycle
+    return rank * nw + wid, world * nw, wid
+
+# %% ../nbs/04_data.ipynb #c0edd41e
 class StreamingTokenDataset(torch.utils.data.IterableDataset):
-    "Tokenize documents on the fly into (input, target) windows (or whole documents), sharded by rank and worker."
+    "Documents tokenized on the fly into (input, target) windows or whole documents, sharded by process."
     def __init__(self, documents,  # A re-iterable of strings: a `read_documents(...)` stream or a list
                  tokenizer,  # Tokenizer with encode() and eot_id
                  block_size: int,  # Tokens of context per window
                  shuffle_buffer: int = 1000,  # Documents held for shuffling; 0 or 1 = stream order
                  seed: int = 0,  # Seed of the shuffle
-                 rank: Optional[int] = None, world_size: Optional[int] = None,  # Default: from torch.distributed
+                 rank: Optional[int] = None,  # This process's rank; default: from torch.distributed
+                 world_size: Optional[int] = None,  # Number of ranks; default: from torch.distributed
                  pack: bool = True):  # Pack documents into windows (True) or yield each document's token ids
         if isinstance(documents, (str, os.PathLike)):
-            raise DataError(f"pass documents, not a path: StreamingTokenDataset(read_documents({str(documents)!r}), ...)")
+            raise DataError(f"pass documents, not a path: "
+                            f"StreamingTokenDataset(read_documents({str(documents)!r}), ...)")
         self.documents, self.tokenizer, self.block_size = documents, tokenizer, block_size
-        self.shuffle_buffer, self.seed, self.pack, self.rank, self.world_size = shuffle_buffer, seed, pack, rank, world_size
-        self.epoch, self.skip, self.worker_offset = 0, {}, 0   # skip: worker id -> samples to skip at the start of the next pass
+        self.shuffle_buffer, self.seed, self.pack = shuffle_buffer, seed, pack
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.skip, self.worker_offset = 0, {}, 0   # skip: worker id -> samples to skip next pass
 
     def set_epoch(self, epoch: int): self.epoch = epoch
 
     def shard(self) -> tuple[int, int, int]:
         "(shard index, number of shards, worker id) of the calling process."
-        rank, world = _dist_rank_world()
-        rank = self.rank if self.rank is not None else rank
-        world = self.world_size if self.world_size is not None else world
-        info = torch.utils.data.get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        wid = (wid + self.worker_offset) % nw          # a resumed loader starts its round-robin mid-cycle
-        return rank * nw + wid, world * nw, wid
-
-    def _documents(self, shard: int, num_shards: int, rng: random.Random) -> Iterator[str]:
-        mine = (d for i, d in enumerate(self.documents) if i % num_shards == shard)
-        if self.shuffle_buffer <= 1: yield from mine; return
-        buf = []
-        for d in mine:
-            if len(buf) < self.shuffle_buffer: buf.append(d); continue
-            j = rng.randrange(len(buf)); yield buf[j]; buf[j] = d
-        rng.shuffle(buf); yield from buf
+        return _shard_of(self.rank, self.world_size, self.worker_offset)
 
     def _samples(self) -> Iterator:
-        shard, num_shards, wid = self.shard()
-        rng = random.Random(f'{self.seed}-{self.epoch}-{shard}')   # a string seed is hashed with sha512: same in every process
-        eot, B = self.tokenizer.eot_id, self.block_size
-        pending = []
-        for doc in self._documents(shard, num_shards, rng):
-            ids = self.tokenizer.encode(doc)
-            if not self.pack: yield torch.tensor(ids, dtype=torch.long); continue
-            pending.extend(ids); pending.append(eot)
-            while len(pending) >= B + 1:
-                chunk = torch.tensor(pending[:B + 1], dtype=torch.long)
-                del pending[:B]             # the last target is the next window's first input
-                yield chunk[:-1], chunk[1:]
+        shard, num_shards, _ = self.shard()
+        rng = random.Random(f'{self.seed}-{self.epoch}-{shard}')   # a str seed: the same in every process
+        mine = (d for i, d in enumerate(self.documents) if i % num_shards == shard)
+        ids = (self.tokenizer.encode(doc) for doc in _buffer_shuffle(mine, self.shuffle_buffer, rng))
+        if self.pack: yield from _pack(ids, self.tokenizer.eot_id, self.block_size)
+        else: yield from (torch.tensor(x, dtype=torch.long) for x in ids)
 
     def __iter__(self):
         _, _, wid = self.shard()
@@ -551,21 +675,24 @@ class StreamingTokenDataset(torch.utils.data.IterableDataset):
         for n, sample in enumerate(self._samples()):
             if n >= to_skip: yield sample
 
+# %% ../nbs/04_data.ipynb #4f11141f
 class StreamingLoader:
     "A DataLoader over a StreamingTokenDataset that can save and restore its position with state_dict()."
-    def __init__(self, dataset: StreamingTokenDataset, batch_size: int, num_workers: int = 0, **kwargs):
-        self.dataset, self.batch_size, self.num_workers, self.kwargs = dataset, batch_size, num_workers, kwargs
+    def __init__(self, dataset: StreamingTokenDataset,  # The dataset to batch
+                 batch_size: int,  # Samples per batch
+                 num_workers: int = 0,  # DataLoader worker processes
+                 **kwargs):  # Passed on to the DataLoader
+        self.dataset, self.batch_size = dataset, batch_size
+        self.num_workers, self.kwargs = num_workers, kwargs
         self.batches_taken = 0
 
     def __iter__(self):
-        # DataLoader takes batches from its workers in turn, so after k batches worker w has made
-        # ceil((k - w) / W) of them; each worker skips that many batches' samples. A new DataLoader always
-        # starts with its worker 0, which must therefore play the worker whose turn was next: k mod W.
         W = max(1, self.num_workers)
         done = self.batches_taken
         self.dataset.skip = {w: max(0, -(-(done - w) // W)) * self.batch_size for w in range(W)}
         self.dataset.worker_offset = done % W
-        loader = torch.utils.data.DataLoader(self.dataset, batch_size=self.batch_size, num_workers=self.num_workers, **self.kwargs)
+        loader = torch.utils.data.DataLoader(self.dataset, batch_size=self.batch_size,
+                                             num_workers=self.num_workers, **self.kwargs)
         for batch in loader:
             self.batches_taken += 1
             yield batch
@@ -573,14 +700,19 @@ class StreamingLoader:
         self.dataset.skip, self.dataset.worker_offset = {}, 0
 
     def state_dict(self) -> dict: return dict(epoch=self.dataset.epoch, batches_taken=self.batches_taken)
+
     def load_state_dict(self, state: dict):
-        self.dataset.set_epoch(state['epoch']); self.batches_taken = state['batches_taken']
+        self.dataset.set_epoch(state['epoch'])
+        self.batches_taken = state['batches_taken']
 
 # %% ../nbs/04_data.ipynb #3f327070
 import http.client, urllib.request, urllib.error
 
-_CHAR_RNN = 'https://raw.githubusercontent.com/karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/input.txt'
-_WT2 = 'https://raw.githubusercontent.com/pytorch/examples/77f55b912142e11fcfdf5b530231fb9c52f181e8/word_language_model/data/wikitext-2/'
+_CHAR_RNN = ('https://raw.githubusercontent.com/karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/'
+             'data/tinyshakespeare/input.txt')
+_WT2 = ('https://raw.githubusercontent.com/pytorch/examples/77f55b912142e11fcfdf5b530231fb9c52f181e8/'
+        'word_language_model/data/wikitext-2/')
+_TINYSTORIES = 'https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/'
 DATASETS = {
     'tinyshakespeare': dict(url=_CHAR_RNN, filename='tinyshakespeare.txt',
                             sha256='86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed'),
@@ -588,74 +720,88 @@ DATASETS = {
                             sha256='f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8'),
     'wikitext2-test': dict(url=_WT2 + 'test.txt', filename='wiki.test.tokens',
                            sha256='d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0'),
-    'tinystories-valid': dict(url='https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/TinyStoriesV2-GPT4-valid.txt',
+    'tinystories-valid': dict(url=_TINYSTORIES + 'TinyStoriesV2-GPT4-valid.txt',
                               filename='TinyStoriesV2-GPT4-valid.txt', sha256=None),
-    'tinystories-train': dict(url='https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/TinyStoriesV2-GPT4-train.txt',
+    'tinystories-train': dict(url=_TINYSTORIES + 'TinyStoriesV2-GPT4-train.txt',
                               filename='TinyStoriesV2-GPT4-train.txt', sha256=None),
 }
 
 def cache_dir() -> Path:
     "The user cache folder for downloads."
-    root = os.environ.get('SCRATCHLM_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'scratchlm'
-    return Path(root)
+    if os.environ.get('SCRATCHLM_CACHE'): return Path(os.environ['SCRATCHLM_CACHE'])
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'scratchlm'
 
+# %% ../nbs/04_data.ipynb #0d42a6de
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
 
-def download_url(url: str,  # What to fetch (http, https or file)
-                 dest,  # Final path of the file
-                 sha256: Optional[str] = None,  # Expected SHA-256; None = record it on first download, verify afterwards
-                 progress: bool = True, timeout: float = 60) -> Path:
-    "Download `url` to `dest` atomically, resuming a partial download, and verify its checksum."
+def _fetch(url: str, part: Path, desc: str, progress: bool, timeout: float):
+    "Append to `part` what it lacks of `url`, asking only for the rest with an HTTP Range request."
     from tqdm.auto import tqdm
-    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
-    record = dest.with_name(dest.name + '.sha256')
-    expected = sha256 or (record.read_text().strip() if record.exists() else None)
-    if dest.exists():
-        if expected is None or _sha256(dest) == expected: return dest
-        raise DataError(f"{dest}: the cached file's SHA-256 does not match {expected}; delete it to download again")
-    part = dest.with_name(dest.name + '.part')
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={'Range': f'bytes={have}-'} if have else {})
     try: response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and have: response = None            # the part file is already complete
-        else: raise DataError(f"downloading {url} failed: HTTP {e.code} {e.reason}") from None
+        if e.code == 416 and have: return                     # the part file is already complete
+        raise DataError(f"downloading {url} failed: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         raise DataError(f"downloading {url} failed: {getattr(e, 'reason', e)}; check the network or the URL "
                         f"(a partial download is kept in {part} and will be resumed)") from None
-    if response is not None:
-        with response:
-            resumed = have and response.status == 206
-            total = response.headers.get('Content-Length')
-            total = int(total) + (have if resumed else 0) if total else None
-            with open(part, 'ab' if resumed else 'wb') as f, tqdm(total=total, initial=have if resumed else 0, unit='B',
-                                                                  unit_scale=True, desc=dest.name, disable=not progress) as bar:
-                try:
-                    for block in iter(lambda: response.read(1 << 16), b''): f.write(block); bar.update(len(block))
-                    short = total is not None and f.tell() < total
-                except (http.client.HTTPException, OSError): short = True
-                if short:                            # the connection dropped: keep the part file for the next call
-                    raise DataError(f"downloading {url} was interrupted after {f.tell():,} of {total or '?'} bytes; "
-                                    f"run again to resume from {part}")
+    with response:
+        resumed = have and response.status == 206
+        total = response.headers.get('Content-Length')
+        total = int(total) + (have if resumed else 0) if total else None
+        with (open(part, 'ab' if resumed else 'wb') as f,
+              tqdm(total=total, initial=have if resumed else 0, unit='B', unit_scale=True, desc=desc,
+                   disable=not progress) as bar):
+            try:
+                for block in iter(lambda: response.read(1 << 16), b''):
+                    f.write(block)
+                    bar.update(len(block))
+                short = total is not None and f.tell() < total
+            except (http.client.HTTPException, OSError): short = True
+            if short:                            # the connection dropped: keep the part file for next time
+                raise DataError(f"downloading {url} was interrupted after {f.tell():,} of {total or '?'} "
+                                f"bytes; run again to resume from {part}")
+
+# %% ../nbs/04_data.ipynb #08551838
+def download_url(url: str,  # What to fetch (http, https or file)
+                 dest,  # Final path of the file
+                 sha256: Optional[str] = None,  # Expected SHA-256; None = record it at first, then check
+                 progress: bool = True,  # Show a progress bar
+                 timeout: float = 60  # Seconds to wait for the server
+                ) -> Path:
+    "Download `url` to `dest` atomically, resuming a partial download, and verify its checksum."
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    record = dest.with_name(dest.name + '.sha256')
+    expected = sha256 or (record.read_text().strip() if record.exists() else None)
+    if dest.exists():
+        if expected is None or _sha256(dest) == expected: return dest
+        raise DataError(f"{dest}: the cached file's SHA-256 does not match {expected}; "
+                        f"delete it to download again")
+    part = dest.with_name(dest.name + '.part')
+    _fetch(url, part, dest.name, progress, timeout)
     digest = _sha256(part)
     if expected is not None and digest != expected:
         part.unlink()
-        raise DataError(f"{url}: SHA-256 {digest} does not match the expected {expected}; the file was deleted, "
-                        f"try again, and if it persists the source has changed")
+        raise DataError(f"{url}: SHA-256 {digest} does not match the expected {expected}; the file was "
+                        f"deleted, try again, and if it persists the source has changed")
     os.replace(part, dest)
     if sha256 is None and not record.exists(): record.write_text(digest + '\n')
     return dest
 
-def download(name: str,  # One of DATASETS: tinyshakespeare, wikitext2-valid, wikitext2-test, tinystories-valid, tinystories-train
+def download(name: str,  # A key of DATASETS: tinyshakespeare, wikitext2-valid/-test, tinystories-valid/-train
              root=None,  # Cache folder; default `cache_dir()`
              registry: Optional[dict] = None,  # Name -> dict(url, filename, sha256); default DATASETS
-             progress: bool = True) -> Path:
+             progress: bool = True  # Show a progress bar
+            ) -> Path:
     "Path to the named public corpus, downloaded and verified on first use."
     registry = DATASETS if registry is None else registry
     if name not in registry: raise DataError(f"unknown dataset {name!r}; known: {', '.join(registry)}")
     entry = registry[name]
-    return download_url(entry['url'], Path(root or cache_dir()) / entry['filename'], entry['sha256'], progress=progress)
+    dest = Path(root or cache_dir()) / entry['filename']
+    return download_url(entry['url'], dest, entry['sha256'], progress=progress)
