@@ -1,4 +1,4 @@
-"""Byte-pair encoding written from scratch: a naive trainer, a fast incremental one that trains a 32k vocabulary in seconds, BPE-dropout, character and sentencepiece backends behind one interface, and memory-mapped token files.
+"""Byte-pair encoding written from scratch: text as bytes, a naive trainer, pre-tokenization, a fast incremental trainer that learns the same merges (a 32k vocabulary in seconds), BPE-dropout, character and sentencepiece backends behind one interface, and memory-mapped token files.
 
 Docs: https://scratchlm.github.io/scratchlm/tokenizer.html.md"""
 
@@ -9,27 +9,30 @@ from __future__ import annotations
 import base64, codecs, hashlib, heapq, io, json, os, random, warnings
 import multiprocessing as mp
 from collections import Counter, defaultdict, deque
+from contextlib import closing
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import regex
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['FORMAT', 'FORMAT_VERSION', 'EOT', 'GPT2_PATTERN', 'GPT4_PATTERN', 'DEFAULT_PATTERN', 'TOKENS_FORMAT', 'text_to_bytes',
-           'bytes_to_text', 'TokenizerFileError', 'Tokenizer', 'CharTokenizer', 'count_pairs', 'merge_pair',
-           'merge_tokens', 'best_pair', 'train_bpe_naive', 'count_pretokens', 'train_bpe', 'BPETokenizer',
-           'SentencePieceTokenizer', 'train_tokenizer', 'tokenizer_from_dict', 'load_tokenizer',
-           'tokenizer_from_config', 'token_meta_path', 'token_dtype', 'write_token_file', 'open_token_file']
+__all__ = ['GPT2_PATTERN', 'GPT4_PATTERN', 'DEFAULT_PATTERN', 'EOT', 'FORMAT', 'FORMAT_VERSION', 'TOKENS_FORMAT', 'text_to_bytes',
+           'bytes_to_text', 'count_pairs', 'merge_pair', 'best_pair', 'merge_tokens', 'train_bpe_naive',
+           'count_pretokens', 'train_bpe', 'Tokenizer', 'BPETokenizer', 'CharTokenizer', 'SentencePieceTokenizer',
+           'train_tokenizer', 'TokenizerFileError', 'tokenizer_from_dict', 'load_tokenizer', 'tokenizer_from_config',
+           'token_meta_path', 'token_dtype', 'write_token_file', 'open_token_file']
 
 # %% ../nbs/01_tokenizer.ipynb #d7b59782
-def text_to_bytes(text: str) -> bytes:
-    "UTF-8 bytes of `text`; lone surrogates are kept as their 3-byte (CESU) form so that every `str` round-trips."
+def text_to_bytes(text: str  # Any Python string, lone surrogates included
+                 ) -> bytes:
+    "UTF-8 bytes of `text`; a lone surrogate keeps its 3-byte (CESU) form, so every `str` round-trips."
     return text.encode('utf-8', 'surrogatepass')
 
 def _lenient_utf8(err: UnicodeDecodeError):
-    "Decode error handler: a 3-byte encoded surrogate becomes that surrogate, any other bad byte becomes U+FFFD."
+    "Decode error handler: an encoded surrogate becomes that surrogate, any other bad byte U+FFFD."
     b, s = err.object, err.start
     if s + 3 <= len(b) and b[s] == 0xED and 0xA0 <= b[s + 1] <= 0xBF and 0x80 <= b[s + 2] <= 0xBF:
         return chr(((b[s] & 0x0F) << 12) | ((b[s + 1] & 0x3F) << 6) | (b[s + 2] & 0x3F)), s + 3
@@ -37,33 +40,241 @@ def _lenient_utf8(err: UnicodeDecodeError):
 
 codecs.register_error('scratchlm.lenient', _lenient_utf8)
 
-def bytes_to_text(data: bytes) -> str:
+def bytes_to_text(data: bytes  # Any bytes, for example those of the ids a model produced
+                 ) -> str:
     "Inverse of `text_to_bytes`; bytes that are not valid UTF-8 become U+FFFD instead of raising."
     return data.decode('utf-8', 'scratchlm.lenient')
 
+# %% ../nbs/01_tokenizer.ipynb #842e62d0
+def count_pairs(ids: Sequence[int],  # A sequence of token ids
+                counts: Optional[dict] = None,  # Counts to add to; None = a new dict
+                weight: int = 1  # What each occurrence adds (for a word: how often it occurs)
+               ) -> dict:
+    "Add `weight` to `counts[(a, b)]` for every adjacent pair in `ids`."
+    counts = {} if counts is None else counts
+    for pair in zip(ids, ids[1:]): counts[pair] = counts.get(pair, 0) + weight
+    return counts
+
+def merge_pair(ids: Sequence[int],  # A sequence of token ids
+               pair: tuple,  # The (left, right) ids to merge
+               new_id: int  # The id that replaces each occurrence
+              ) -> list:
+    "Replace every non-overlapping occurrence of `pair` in `ids` (left to right) by `new_id`."
+    out, i, a, b = [], 0, pair[0], pair[1]
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == a and ids[i + 1] == b:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+# %% ../nbs/01_tokenizer.ipynb #a43947d9
+def best_pair(counts: dict  # Pair -> count
+             ) -> tuple:
+    "The most frequent pair; ties go to the smallest (left, right) ids."
+    return min(counts, key=lambda p: (-counts[p], p))
+
+def merge_tokens(merges: Sequence[tuple]  # Merge k turns (left id, right id) into id 256 + k
+                ) -> list:
+    "The bytes of every token: the 256 bytes, then one token per merge."
+    vocab = [bytes([i]) for i in range(256)]
+    for a, b in merges: vocab.append(vocab[a] + vocab[b])
+    return vocab
+
+# %% ../nbs/01_tokenizer.ipynb #937f22eb
+def train_bpe_naive(words: dict,  # Pre-token bytes -> count (a plain text is `{text_bytes: 1}`)
+                    num_merges: int,  # Merges to learn at most
+                    min_frequency: int = 2  # Stop when the best pair occurs fewer times than this
+                   ) -> list:
+    "Learn BPE merges by recounting every pair after every merge: slow, the reference for the fast trainer."
+    seqs = [(list(w), c) for w, c in words.items()]
+    merges = []
+    for k in range(num_merges):
+        counts = {}
+        for ids, c in seqs: count_pairs(ids, counts, c)
+        if not counts: break
+        pair = best_pair(counts)
+        if counts[pair] < min_frequency: break
+        seqs = [(merge_pair(ids, pair, 256 + k), c) for ids, c in seqs]
+        merges.append(pair)
+    return merges
+
+# %% ../nbs/01_tokenizer.ipynb #e5d5b2c5
+def _bpe_word(ids: list, ranks: dict) -> list:
+    "Apply merges to the bytes of one pre-token, lowest rank first."
+    while len(ids) > 1:
+        best, best_rank = None, 1 << 62
+        for pair in zip(ids, ids[1:]):
+            r = ranks.get(pair)
+            if r is not None and r < best_rank: best, best_rank = pair, r
+        if best is None: break
+        ids = merge_pair(ids, best, best_rank)
+    return ids
+
+# %% ../nbs/01_tokenizer.ipynb #ed6d9a7e
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+GPT4_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}"""
+                r"""| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+""")
+DEFAULT_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}"""  # GPT-4's, \n + word
+                   r"""| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+""")
+
+# %% ../nbs/01_tokenizer.ipynb #c721a2e7
+def _batches(documents: Iterable[str], batch_chars: int) -> Iterator[list]:
+    "Group a stream of documents into lists of about `batch_chars` characters; reject non-strings."
+    batch, size = [], 0
+    for i, d in enumerate(documents):
+        if not isinstance(d, str): raise TypeError(f'document {i} is a {type(d).__name__}, expected str')
+        batch.append(d)
+        size += len(d)
+        if size >= batch_chars:
+            yield batch
+            batch, size = [], 0
+    if batch: yield batch
+
+def _count_batch(batch: list, pat) -> Counter:
+    "How often each pre-token (a match of the compiled regex `pat`) occurs in the documents of `batch`."
+    c = Counter()
+    for doc in batch: c.update(pat.findall(doc))
+    return c
+
+# %% ../nbs/01_tokenizer.ipynb #e5282751
+def count_pretokens(documents: Iterable[str],  # A stream of documents
+                    pattern: str = DEFAULT_PATTERN,  # Pre-tokenization regex
+                    num_workers: int = 0,  # Worker processes; 0 or 1 counts in this process
+                    batch_chars: int = 1 << 20,  # Characters per batch sent to a worker
+                    progress: bool = False  # Show a progress bar (in MB of text)
+                   ) -> Counter:
+    "How often each pre-token occurs in `documents`, streaming them batch by batch."
+    total = Counter()
+    bar = tqdm(desc='counting', unit='MB', disable=not progress,
+               bar_format='{desc}: {n:.1f} {unit} [{elapsed}]')
+    def batches():
+        for b in _batches(documents, batch_chars):
+            bar.update(sum(map(len, b)) / 1e6)
+            yield b
+    if num_workers <= 1:
+        pat = regex.compile(pattern)
+        for b in batches(): total.update(_count_batch(b, pat))
+    else:                                              # see "Worker processes" below
+        with _pool(num_workers, pattern=pattern) as pool:
+            for c in _bounded_imap(pool, _count_batch_in_worker, batches(), 2 * num_workers): total.update(c)
+    bar.close()
+    return total
+
+# %% ../nbs/01_tokenizer.ipynb #b11274f5
+def _pair_index(seqs: list, freqs: list) -> tuple:
+    "`counts`: pair -> count, weighted by word frequency; `where`: pair -> indices of the words with it."
+    counts, where = defaultdict(int), defaultdict(set)
+    for wi, (ids, f) in enumerate(zip(seqs, freqs)):
+        for pair in zip(ids, ids[1:]):
+            counts[pair] += f
+            where[pair].add(wi)
+    return counts, where
+
+# %% ../nbs/01_tokenizer.ipynb #29bab4cc
+def _merge_occurrences(seqs: list, freqs: list, where: dict, pair: tuple, new: int) -> dict:
+    "Merge `pair` into `new` in the words that contain it; return the changes of the pair counts."
+    a, b = pair
+    delta = defaultdict(int)
+    for wi in where.pop(pair):
+        ids, f = seqs[wi], freqs[wi]
+        n, out, i = len(ids), [], 0
+        while i < n:
+            if ids[i] == a and i + 1 < n and ids[i + 1] == b:
+                if out:                                # left neighbour: (x, a) becomes (x, new)
+                    x = out[-1]
+                    if x == new:                       # a b a b -> new new
+                        delta[(b, a)] -= f
+                        q = (new, new)
+                    else:
+                        delta[(x, a)] -= f
+                        q = (x, new)
+                    delta[q] += f
+                    where[q].add(wi)
+                if i + 2 < n:                          # right neighbour: (b, y) becomes (new, y) ...
+                    y = ids[i + 2]
+                    if not (y == a and i + 3 < n and ids[i + 3] == b):  # ... unless y starts the next a b
+                        delta[(b, y)] -= f
+                        q = (new, y)
+                        delta[q] += f
+                        where[q].add(wi)
+                out.append(new)
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
+        seqs[wi] = out
+    return delta
+
+# %% ../nbs/01_tokenizer.ipynb #dedeb5be
+def _pop_best(heap: list, counts: dict) -> tuple:
+    "Pop the best `(pair, count)` off `heap`, refreshing stale entries on the way; `(None, 0)` if empty."
+    while heap:
+        negc, pair = heapq.heappop(heap)
+        c = counts.get(pair, 0)
+        if c == -negc: return pair, c
+        if c > 0: heapq.heappush(heap, (-c, pair))     # stale entry: the count changed since it was pushed
+    return None, 0
+
+def _apply_delta(counts: dict, heap: list, delta: dict):
+    "Add the changes `delta` to `counts`; a pair whose count grew goes on the heap again."
+    for q, d in delta.items():
+        if d == 0: continue
+        nc = counts[q] + d
+        if nc <= 0: counts.pop(q, None)
+        else:
+            counts[q] = nc
+            if d > 0: heapq.heappush(heap, (-nc, q))
+
+# %% ../nbs/01_tokenizer.ipynb #f1ad98a9
+def train_bpe(words: dict,  # Pre-token bytes -> count
+              num_merges: int,  # Merges to learn at most
+              min_frequency: int = 2,  # Stop when the best pair occurs fewer times than this
+              progress: bool = False  # Show a progress bar over merges
+             ) -> list:
+    "Learn the merges of `train_bpe_naive` fast: incremental pair counts, a pair -> words index and a heap."
+    seqs, freqs = [list(w) for w in words], list(words.values())
+    counts, where = _pair_index(seqs, freqs)
+    heap = [(-c, pair) for pair, c in counts.items()]
+    heapq.heapify(heap)
+    merges = []
+    bar = tqdm(total=num_merges, desc='merges', disable=not progress, mininterval=0.5)
+    while len(merges) < num_merges:
+        pair, c = _pop_best(heap, counts)
+        if pair is None or c < min_frequency: break
+        new = 256 + len(merges)
+        merges.append(pair)
+        delta = _merge_occurrences(seqs, freqs, where, pair, new)
+        del counts[pair]
+        delta.pop(pair, None)                          # merging (a, a) in 'a a a' also lowers (a, a)
+        _apply_delta(counts, heap, delta)
+        bar.update(1)
+    bar.close()
+    return merges
+
 # %% ../nbs/01_tokenizer.ipynb #d3a21350
-FORMAT = 'scratchlm-tokenizer'
-FORMAT_VERSION = 1
 EOT = '<|endoftext|>'
 
-class TokenizerFileError(ValueError):
-    "A tokenizer file that cannot be loaded: corrupt, from another tool, or from a newer version."
-
 class Tokenizer:
-    "Base class of every tokenizer: text <-> ids, special tokens, batches, files and a content hash."
+    "Base class of every tokenizer: text <-> ids and special tokens (batches, files and hashes come below)."
     kind: str = ''  # Name written to the file's "type" field
     special_tokens: dict  # Special token string -> id
 
     # -- what a backend implements
     def _encode_ordinary(self, text: str, dropout: float, rng) -> list: raise NotImplementedError
-    def decode(self, ids) -> str: raise NotImplementedError
+    def decode(self, ids  # Token ids: a list, a numpy array or a torch tensor
+              ) -> str:
+        "The text of `ids`."
+        raise NotImplementedError
     @property
     def vocab_size(self) -> int: raise NotImplementedError
     def _state(self) -> dict: raise NotImplementedError
 
     # -- shared machinery
     def encode(self, text: str,  # The text to encode
-               dropout: float = 0.0,  # Probability of skipping each merge (BPE-dropout); 0 = the deterministic encoding
+               dropout: float = 0.0,  # Probability of skipping each merge (BPE-dropout); 0 = deterministic
                allowed_special=(),  # Special tokens recognised in `text`: a collection of strings, or 'all'
                rng: Optional[random.Random] = None,  # Random generator for dropout; None = a fresh one
               ) -> list:
@@ -72,107 +283,132 @@ class Tokenizer:
         if not 0 <= dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {dropout}')
         if dropout and rng is None: rng = random.Random()
         if not allowed_special: return self._encode_ordinary(text, dropout, rng)
-        specials = self._allowed(allowed_special)
-        out, pattern = [], regex.compile('|'.join(regex.escape(s) for s in sorted(specials, key=len, reverse=True)))
-        start = 0
+        specials = sorted(self._allowed(allowed_special), key=len, reverse=True)   # longest match first
+        pattern = regex.compile('|'.join(regex.escape(s) for s in specials))
+        out, start = [], 0
         for m in pattern.finditer(text):
             out += self._encode_ordinary(text[start:m.start()], dropout, rng)
             out.append(self.special_tokens[m.group()])
             start = m.end()
         return out + self._encode_ordinary(text[start:], dropout, rng)
 
-    def encode_with_special(self, text: str, dropout: float = 0.0, rng=None) -> list:
-        "`encode` with every special token of this tokenizer recognised in `text`."
-        return self.encode(text, dropout, allowed_special='all', rng=rng)
+    def __repr__(self):
+        return f'{type(self).__name__}(vocab_size={self.vocab_size}, special_tokens={self.special_tokens})'
 
-    def _allowed(self, allowed_special) -> list:
-        if allowed_special == 'all': return list(self.special_tokens)
-        if isinstance(allowed_special, str): allowed_special = [allowed_special]
-        unknown = [s for s in allowed_special if s not in self.special_tokens]
-        if unknown: raise ValueError(f'allowed_special lists {unknown}, which are not special tokens of this tokenizer '
-                                     f'(it has {list(self.special_tokens)})')
-        return list(allowed_special)
+# %% ../nbs/01_tokenizer.ipynb #ae4b0620
+@patch
+def _allowed(self: Tokenizer, allowed_special) -> list:
+    if allowed_special == 'all': return list(self.special_tokens)
+    if isinstance(allowed_special, str): allowed_special = [allowed_special]
+    unknown = [s for s in allowed_special if s not in self.special_tokens]
+    if unknown: raise ValueError(f'allowed_special lists {unknown}, which are not special tokens of this '
+                                 f'tokenizer (it has {list(self.special_tokens)})')
+    return list(allowed_special)
+
+@patch
+def encode_with_special(self: Tokenizer, text: str,  # The text to encode
+                        dropout: float = 0.0,  # BPE-dropout probability
+                        rng=None  # Random generator for dropout
+                       ) -> list:
+    "`encode` with every special token of this tokenizer recognised in `text`."
+    return self.encode(text, dropout, allowed_special='all', rng=rng)
+
+@patch(as_prop=True)
+def eot_id(self: Tokenizer) -> int:
+    "Id of `<|endoftext|>`, the document separator."
+    if EOT not in self.special_tokens:
+        raise KeyError(f'this tokenizer has no {EOT} token (special tokens: {list(self.special_tokens)}); '
+                       f'train it with special_tokens including {EOT!r}')
+    return self.special_tokens[EOT]
+
+def _as_id_list(ids, vocab_size: int) -> list:
+    "`ids` (list, numpy array or torch tensor) as a list of ints, checked against the vocabulary."
+    if hasattr(ids, 'tolist'): ids = ids.tolist()
+    ids = list(ids)
+    if ids and (min(ids) < 0 or max(ids) >= vocab_size):
+        bad = next(i for i in ids if not 0 <= i < vocab_size)
+        raise ValueError(f'token id {bad} is out of range for a vocabulary of {vocab_size} ids')
+    return ids
+
+# %% ../nbs/01_tokenizer.ipynb #c3ccb500
+class BPETokenizer(Tokenizer):
+    "Byte-level BPE: a pre-tokenization regex, merges over the 256 bytes, then the special tokens."
+    kind = 'bpe'
+
+    def __init__(self, merges: Sequence[tuple],  # Merge k turns (left id, right id) into id 256 + k
+                 special_tokens: Sequence[str] = (EOT,),  # Special tokens, numbered after the merges
+                 pattern: str = DEFAULT_PATTERN,  # Pre-tokenization regex
+                 cache_size: int = 1 << 20):  # Most pre-tokens kept in the encoding cache
+        self.merges = [tuple(int(x) for x in m) for m in merges]
+        for k, (a, b) in enumerate(self.merges):
+            if not (0 <= a < 256 + k and 0 <= b < 256 + k):
+                raise ValueError(f'merge {k} ({a}, {b}) refers to an id that does not exist yet '
+                                 f'(ids < {256 + k})')
+        self.ranks = {pair: 256 + k for k, pair in enumerate(self.merges)}
+        if len(self.ranks) != len(self.merges): raise ValueError('merges must be distinct')
+        if len(set(special_tokens)) != len(special_tokens) or not all(special_tokens):
+            raise ValueError(f'special tokens must be distinct non-empty strings, got {list(special_tokens)}')
+        n = 256 + len(self.merges)
+        self.special_tokens = {s: n + i for i, s in enumerate(special_tokens)}
+        self.pattern, self._pat = pattern, regex.compile(pattern)
+        self.vocab = merge_tokens(self.merges)         # bytes of each non-special token
+        self._decoder = self.vocab + [text_to_bytes(s) for s in special_tokens]
+        self.cache_size, self._cache = cache_size, {}
 
     @property
-    def eot_id(self) -> int:
-        "Id of `<|endoftext|>`, the document separator."
-        if EOT not in self.special_tokens:
-            raise KeyError(f'this tokenizer has no {EOT} token (special tokens: {list(self.special_tokens)}); '
-                           f'train it with special_tokens including {EOT!r}')
-        return self.special_tokens[EOT]
+    def vocab_size(self) -> int: return len(self._decoder)
 
-    def encode_batch(self, texts: Sequence[str],  # The texts to encode
-                     num_workers: int = 0,  # Worker processes; 0 or 1 encodes in this process
-                     dropout: float = 0.0,  # BPE-dropout probability
-                     allowed_special=(),  # As in `encode`
-                    ) -> list:
-        "Ids of each text, in order."
-        texts = list(texts)
-        if num_workers <= 1 or len(texts) < 2:
-            return [self.encode(t, dropout, allowed_special) for t in texts]
-        chunks = _chunk_texts(texts, max(1, len(texts) // (8 * num_workers)))
-        with _pool(num_workers, self) as pool:
-            parts = pool.map(_encode_chunk_in_worker, [(c, dropout, allowed_special) for c in chunks])
-        return [ids for part in parts for ids in part]
+    def decode(self, ids  # Token ids
+              ) -> str:
+        ids = _as_id_list(ids, self.vocab_size)
+        return bytes_to_text(b''.join([self._decoder[i] for i in ids]))
 
-    def to_dict(self) -> dict:
-        "Everything `save` writes: format, version, type, special tokens and the backend's state."
-        return dict(format=FORMAT, version=FORMAT_VERSION, type=self.kind, special_tokens=self.special_tokens, **self._state())
-
-    def save(self, path):
-        "Write the tokenizer as JSON to `path` (atomically: a crash never leaves half a file)."
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + '.tmp')
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
-        os.replace(tmp, path)
-        return path
-
-    @property
-    def fingerprint(self) -> str:
-        "A stable hash of the tokenizer's content (its saved JSON, keys sorted); equal tokenizers have equal fingerprints."
-        if getattr(self, '_fingerprint', None) is None:
-            canon = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=True, separators=(',', ':'))
-            self._fingerprint = hashlib.sha256(canon.encode()).hexdigest()[:16]
-        return self._fingerprint
-
+    def _state(self):                                  # `merged_tokens` is for humans, ignored when loading
+        readable = [t.decode('utf-8', 'backslashreplace') for t in self.vocab[256:]]
+        return dict(pattern=self.pattern, merges=[list(m) for m in self.merges], merged_tokens=readable)
     @classmethod
-    def load(cls, path) -> 'Tokenizer':
-        "Load a tokenizer file (any backend when called on `Tokenizer`, else it must be of this class)."
-        tok = load_tokenizer(path)
-        if not isinstance(tok, cls): raise TypeError(f'{path} holds a {type(tok).__name__}, not a {cls.__name__}')
-        return tok
+    def _from_dict(cls, d):
+        return cls([tuple(m) for m in d['merges']], list(d['special_tokens']), d['pattern'])
+    def __getstate__(self):                            # the merges, not the cache
+        return dict(merges=self.merges, special_tokens=list(self.special_tokens), pattern=self.pattern,
+                    cache_size=self.cache_size)
+    def __setstate__(self, st): self.__init__(**st)
 
-    def __repr__(self): return f'{type(self).__name__}(vocab_size={self.vocab_size}, special_tokens={self.special_tokens})'
+# %% ../nbs/01_tokenizer.ipynb #2d091dae
+@patch
+def _encode_ordinary(self: BPETokenizer, text, dropout=0.0, rng=None):
+    ranks, out = self.ranks, []
+    if dropout:
+        for w in self._pat.findall(text):
+            out += _bpe_word_dropout(list(text_to_bytes(w)), ranks, dropout, rng)
+        return out
+    cache = self._cache
+    if len(cache) > self.cache_size: cache.clear()
+    get, extend = cache.get, out.extend
+    for w in self._pat.findall(text):
+        ids = get(w)
+        if ids is None: ids = cache[w] = _bpe_word(list(text_to_bytes(w)), ranks)
+        extend(ids)
+    return out
 
-# %% ../nbs/01_tokenizer.ipynb #7fa75ac1
-_WORKER = {}
+# %% ../nbs/01_tokenizer.ipynb #9deb349f
+@patch
+def decode_bytes(self: BPETokenizer, ids  # Token ids
+                ) -> bytes:
+    "The raw bytes of `ids` (useful to stream generated text: decode only complete characters)."
+    return b''.join([self._decoder[i] for i in _as_id_list(ids, self.vocab_size)])
 
-def _init_worker(tokenizer=None, pattern=None):
-    _WORKER['tok'] = tokenizer
-    _WORKER['pat'] = regex.compile(pattern) if pattern else None
-
-def _pool(num_workers: int, tokenizer=None, pattern=None):
-    ctx = mp.get_context('fork') if 'fork' in mp.get_all_start_methods() else mp.get_context()
-    return ctx.Pool(num_workers, initializer=_init_worker, initargs=(tokenizer, pattern))
-
-def _encode_chunk_in_worker(args):
-    texts, dropout, allowed = args
-    return [_WORKER['tok'].encode(t, dropout, allowed) for t in texts]
-
-def _chunk_texts(texts, n):
-    return [texts[i:i + n] for i in range(0, len(texts), n)]
-
-def _bounded_imap(pool, fn, items: Iterable, max_pending: int):
-    "Like `pool.imap(fn, items)` but never reads more than `max_pending` items ahead (so `items` can be a stream)."
-    pending = deque()
-    for item in items:
-        pending.append(pool.apply_async(fn, (item,)))
-        if len(pending) >= max_pending: yield pending.popleft().get()
-    while pending: yield pending.popleft().get()
-
-def _default_workers(num_workers):
-    return (os.cpu_count() or 1) if num_workers is None else num_workers
+# %% ../nbs/01_tokenizer.ipynb #07877eeb
+def _bpe_word_dropout(ids: list, ranks: dict, p: float, rng: random.Random) -> list:
+    "BPE-dropout: at each step every applicable merge survives with probability 1-p; apply the best survivor."
+    while len(ids) > 1:
+        best_i, best_rank = -1, 1 << 62
+        for i in range(len(ids) - 1):
+            r = ranks.get((ids[i], ids[i + 1]))
+            if r is not None and r < best_rank and (p == 0 or rng.random() >= p): best_i, best_rank = i, r
+        if best_i < 0: break
+        ids = ids[:best_i] + [best_rank] + ids[best_i + 2:]
+    return ids
 
 # %% ../nbs/01_tokenizer.ipynb #d0748090
 class CharTokenizer(Tokenizer):
@@ -182,14 +418,16 @@ class CharTokenizer(Tokenizer):
     def __init__(self, chars: Sequence[str],  # The alphabet, one character per entry, in id order
                  special_tokens: Sequence[str] = (EOT,)):  # Special tokens, numbered after the alphabet
         chars = list(chars)
-        if any(not isinstance(c, str) or len(c) != 1 for c in chars): raise ValueError('chars must be single characters')
+        if any(not isinstance(c, str) or len(c) != 1 for c in chars):
+            raise ValueError('chars must be single characters')
         if len(set(chars)) != len(chars): raise ValueError('chars must be distinct')
         self.chars, self.stoi = chars, {c: i for i, c in enumerate(chars)}
         self.special_tokens = {s: len(chars) + i for i, s in enumerate(special_tokens)}
         self._itos = chars + list(special_tokens)
 
     @classmethod
-    def train(cls, documents: Iterable[str], special_tokens: Sequence[str] = (EOT,)):
+    def train(cls, documents: Iterable[str],  # A stream of documents
+              special_tokens: Sequence[str] = (EOT,)):  # Special tokens, numbered after the alphabet
         "The alphabet of `documents`, sorted by code point."
         seen = set()
         for d in documents: seen.update(d)
@@ -205,249 +443,14 @@ class CharTokenizer(Tokenizer):
             raise ValueError(f'{len(unknown)} character(s) not in the alphabet of this CharTokenizer: '
                              f'{unknown[:20]}; train it on text that contains them') from None
 
-    def decode(self, ids) -> str:
+    def decode(self, ids  # Token ids
+              ) -> str:
         ids = _as_id_list(ids, self.vocab_size)
         return ''.join(self._itos[i] for i in ids)
 
-    def _state(self): return dict(chars=''.join(self.chars))
-
+    def _state(self): return dict(chars=''.join(self.chars))   # for `save`, below
     @classmethod
     def _from_dict(cls, d): return cls(list(d['chars']), list(d['special_tokens']))
-
-def _as_id_list(ids, vocab_size: int) -> list:
-    "`ids` (list, numpy array or torch tensor) as a list of ints, checked against the vocabulary."
-    if hasattr(ids, 'tolist'): ids = ids.tolist()
-    ids = list(ids)
-    if ids and (min(ids) < 0 or max(ids) >= vocab_size):
-        bad = next(i for i in ids if not 0 <= i < vocab_size)
-        raise ValueError(f'token id {bad} is out of range for a vocabulary of {vocab_size} ids')
-    return ids
-
-# %% ../nbs/01_tokenizer.ipynb #842e62d0
-def count_pairs(ids: Sequence[int], counts: Optional[dict] = None, weight: int = 1) -> dict:
-    "Add `weight` to `counts[(a, b)]` for every adjacent pair in `ids`."
-    counts = {} if counts is None else counts
-    for pair in zip(ids, ids[1:]): counts[pair] = counts.get(pair, 0) + weight
-    return counts
-
-def merge_pair(ids: Sequence[int], pair: tuple, new_id: int) -> list:
-    "Replace every non-overlapping occurrence of `pair` in `ids` (left to right) by `new_id`."
-    out, i, a, b = [], 0, pair[0], pair[1]
-    while i < len(ids):
-        if i + 1 < len(ids) and ids[i] == a and ids[i + 1] == b: out.append(new_id); i += 2
-        else: out.append(ids[i]); i += 1
-    return out
-
-def merge_tokens(merges: Sequence[tuple]) -> list:
-    "The bytes of every token: the 256 bytes, then one token per merge."
-    vocab = [bytes([i]) for i in range(256)]
-    for a, b in merges: vocab.append(vocab[a] + vocab[b])
-    return vocab
-
-def best_pair(counts: dict) -> tuple:
-    "The most frequent pair; ties go to the smallest (left, right) ids."
-    return min(counts, key=lambda p: (-counts[p], p))
-
-def train_bpe_naive(words: dict,  # Pre-token bytes -> count (a plain text is `{text_bytes: 1}`)
-                    num_merges: int,  # Merges to learn at most
-                    min_frequency: int = 2  # Stop when the best pair occurs fewer times than this
-                   ) -> list:
-    "Learn BPE merges by recounting every pair after every merge. Slow, and the reference for the fast trainer."
-    seqs = [(list(w), c) for w, c in words.items()]
-    merges = []
-    for k in range(num_merges):
-        counts = {}
-        for ids, c in seqs: count_pairs(ids, counts, c)
-        if not counts: break
-        pair = best_pair(counts)
-        if counts[pair] < min_frequency: break
-        seqs = [(merge_pair(ids, pair, 256 + k), c) for ids, c in seqs]
-        merges.append(pair)
-    return merges
-
-# %% ../nbs/01_tokenizer.ipynb #ed6d9a7e
-GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-GPT4_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-DEFAULT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-
-# %% ../nbs/01_tokenizer.ipynb #e5282751
-def _count_batch_in_worker(batch: list) -> Counter:
-    pat, c = _WORKER['pat'], Counter()
-    for doc in batch: c.update(pat.findall(doc))
-    return c
-
-def _batches(documents: Iterable[str], batch_chars: int) -> Iterator[list]:
-    "Group a stream of documents into lists of about `batch_chars` characters; reject non-strings with their index."
-    batch, size = [], 0
-    for i, d in enumerate(documents):
-        if not isinstance(d, str): raise TypeError(f'document {i} is a {type(d).__name__}, expected str')
-        batch.append(d); size += len(d)
-        if size >= batch_chars: yield batch; batch, size = [], 0
-    if batch: yield batch
-
-def count_pretokens(documents: Iterable[str],  # A stream of documents
-                    pattern: str = DEFAULT_PATTERN,  # Pre-tokenization regex
-                    num_workers: int = 0,  # Worker processes; 0 or 1 counts in this process
-                    batch_chars: int = 1 << 20,  # Characters per batch sent to a worker
-                    progress: bool = False  # Show a progress bar (in MB of text)
-                   ) -> Counter:
-    "How often each pre-token occurs in `documents`, streaming them batch by batch."
-    total = Counter()
-    bar = tqdm(desc='counting', unit='MB', disable=not progress, bar_format='{desc}: {n:.1f} {unit} [{elapsed}]')
-    def batches():
-        for b in _batches(documents, batch_chars):
-            bar.update(sum(map(len, b)) / 1e6)
-            yield b
-    if num_workers <= 1:
-        _init_worker(pattern=pattern)
-        for c in map(_count_batch_in_worker, batches()): total.update(c)
-    else:
-        with _pool(num_workers, pattern=pattern) as pool:
-            for c in _bounded_imap(pool, _count_batch_in_worker, batches(), 2 * num_workers): total.update(c)
-    bar.close()
-    return total
-
-# %% ../nbs/01_tokenizer.ipynb #f1ad98a9
-def train_bpe(words: dict,  # Pre-token bytes -> count
-              num_merges: int,  # Merges to learn at most
-              min_frequency: int = 2,  # Stop when the best pair occurs fewer times than this
-              progress: bool = False  # Show a progress bar over merges
-             ) -> list:
-    "Learn BPE merges with incremental pair counts, a pair -> words index and a heap. Same result as `train_bpe_naive`."
-    seqs, freqs = [list(w) for w in words], list(words.values())
-    counts, where = defaultdict(int), defaultdict(set)
-    for wi, (ids, f) in enumerate(zip(seqs, freqs)):
-        for pair in zip(ids, ids[1:]):
-            counts[pair] += f
-            where[pair].add(wi)
-    heap = [(-c, pair) for pair, c in counts.items()]
-    heapq.heapify(heap)
-    merges = []
-    bar = tqdm(total=num_merges, desc='merges', disable=not progress, mininterval=0.5)
-    while len(merges) < num_merges and heap:
-        negc, pair = heapq.heappop(heap)
-        c = counts.get(pair, 0)
-        if c != -negc:                                 # stale entry: the count changed since it was pushed
-            if c > 0: heapq.heappush(heap, (-c, pair))
-            continue
-        if c < min_frequency: break
-        a, b = pair
-        new = 256 + len(merges)
-        merges.append(pair)
-        delta = defaultdict(int)
-        for wi in where.pop(pair):
-            ids, f = seqs[wi], freqs[wi]
-            n, out, i = len(ids), [], 0
-            while i < n:
-                if ids[i] == a and i + 1 < n and ids[i + 1] == b:
-                    if out:                                # left neighbour: (x, a) becomes (x, new)
-                        x = out[-1]
-                        if x == new: delta[(b, a)] -= f; q = (new, new)   # a b a b -> new new
-                        else: delta[(x, a)] -= f; q = (x, new)
-                        delta[q] += f; where[q].add(wi)
-                    if i + 2 < n:                          # right neighbour: (b, y) becomes (new, y) ...
-                        y = ids[i + 2]
-                        if not (y == a and i + 3 < n and ids[i + 3] == b):  # ... unless y starts the next occurrence
-                            delta[(b, y)] -= f; q = (new, y)
-                            delta[q] += f; where[q].add(wi)
-                    out.append(new); i += 2
-                else: out.append(ids[i]); i += 1
-            seqs[wi] = out
-        del counts[pair]
-        delta.pop(pair, None)
-        for q, d in delta.items():
-            if d == 0: continue
-            nc = counts[q] + d
-            if nc <= 0: counts.pop(q, None)
-            else:
-                counts[q] = nc
-                if d > 0: heapq.heappush(heap, (-nc, q))
-        bar.update(1)
-    bar.close()
-    return merges
-
-# %% ../nbs/01_tokenizer.ipynb #e5d5b2c5
-def _bpe_word(ids: list, ranks: dict) -> list:
-    "Apply merges to the bytes of one pre-token, lowest rank first."
-    while len(ids) > 1:
-        best, best_rank = None, 1 << 62
-        for pair in zip(ids, ids[1:]):
-            r = ranks.get(pair)
-            if r is not None and r < best_rank: best, best_rank = pair, r
-        if best is None: break
-        ids = merge_pair(ids, best, best_rank)
-    return ids
-
-def _bpe_word_dropout(ids: list, ranks: dict, p: float, rng: random.Random) -> list:
-    "BPE-dropout: at each step every applicable merge survives with probability 1-p; apply the best survivor."
-    while len(ids) > 1:
-        best_i, best_rank = -1, 1 << 62
-        for i in range(len(ids) - 1):
-            r = ranks.get((ids[i], ids[i + 1]))
-            if r is not None and r < best_rank and (p == 0 or rng.random() >= p): best_i, best_rank = i, r
-        if best_i < 0: break
-        ids = ids[:best_i] + [best_rank] + ids[best_i + 2:]
-    return ids
-
-class BPETokenizer(Tokenizer):
-    "Byte-level BPE: a pre-tokenization regex, merges over the 256 bytes, then the special tokens."
-    kind = 'bpe'
-
-    def __init__(self, merges: Sequence[tuple],  # Merge k turns (left id, right id) into id 256 + k
-                 special_tokens: Sequence[str] = (EOT,),  # Special tokens, numbered after the merges
-                 pattern: str = DEFAULT_PATTERN,  # Pre-tokenization regex
-                 cache_size: int = 1 << 20):  # Most pre-tokens kept in the encoding cache
-        self.merges = [tuple(int(x) for x in m) for m in merges]
-        for k, (a, b) in enumerate(self.merges):
-            if not (0 <= a < 256 + k and 0 <= b < 256 + k):
-                raise ValueError(f'merge {k} ({a}, {b}) refers to an id that does not exist yet (ids < {256 + k})')
-        self.ranks = {pair: 256 + k for k, pair in enumerate(self.merges)}
-        if len(self.ranks) != len(self.merges): raise ValueError('merges must be distinct')
-        if len(set(special_tokens)) != len(special_tokens) or not all(special_tokens):
-            raise ValueError(f'special tokens must be distinct non-empty strings, got {list(special_tokens)}')
-        n = 256 + len(self.merges)
-        self.special_tokens = {s: n + i for i, s in enumerate(special_tokens)}
-        self.pattern, self._pat = pattern, regex.compile(pattern)
-        self.vocab = merge_tokens(self.merges)         # bytes of each non-special token
-        self._decoder = self.vocab + [text_to_bytes(s) for s in special_tokens]
-        self.cache_size, self._cache = cache_size, {}
-
-    @property
-    def vocab_size(self) -> int: return len(self._decoder)
-
-    def _encode_ordinary(self, text, dropout=0.0, rng=None):
-        ranks, out = self.ranks, []
-        if dropout:
-            for w in self._pat.findall(text): out += _bpe_word_dropout(list(text_to_bytes(w)), ranks, dropout, rng)
-            return out
-        cache = self._cache
-        if len(cache) > self.cache_size: cache.clear()
-        get, extend = cache.get, out.extend
-        for w in self._pat.findall(text):
-            ids = get(w)
-            if ids is None: ids = cache[w] = _bpe_word(list(text_to_bytes(w)), ranks)
-            extend(ids)
-        return out
-
-    def decode(self, ids) -> str:
-        ids = _as_id_list(ids, self.vocab_size)
-        return bytes_to_text(b''.join([self._decoder[i] for i in ids]))
-
-    def decode_bytes(self, ids) -> bytes:
-        "The raw bytes of `ids` (useful to stream generated text: decode only complete characters)."
-        return b''.join([self._decoder[i] for i in _as_id_list(ids, self.vocab_size)])
-
-    def _state(self):
-        readable = [t.decode('utf-8', 'backslashreplace') for t in self.vocab[256:]]
-        return dict(pattern=self.pattern, merges=[list(m) for m in self.merges],
-                    merged_tokens=readable)            # for humans only; ignored when loading
-
-    def __getstate__(self):
-        return dict(merges=self.merges, special_tokens=list(self.special_tokens), pattern=self.pattern, cache_size=self.cache_size)
-    def __setstate__(self, st): self.__init__(st['merges'], st['special_tokens'], st['pattern'], st['cache_size'])
-
-    @classmethod
-    def _from_dict(cls, d): return cls([tuple(m) for m in d['merges']], list(d['special_tokens']), d['pattern'])
 
 # %% ../nbs/01_tokenizer.ipynb #8b813259
 _SURROGATE = regex.compile('[\ud800-\udfff]')
@@ -457,7 +460,7 @@ class SentencePieceTokenizer(Tokenizer):
     kind = 'sentencepiece'
 
     def __init__(self, model_proto: bytes,  # The serialized sentencepiece model
-                 special_tokens: Sequence[str] = (EOT,),  # Control symbols of the model to expose as special tokens
+                 special_tokens: Sequence[str] = (EOT,),  # Control symbols of the model, as special tokens
                  model_type: str = 'bpe'):  # 'bpe' or 'unigram', as trained (recorded in the file)
         import sentencepiece as spm
         self.model_proto = bytes(model_proto)
@@ -470,52 +473,21 @@ class SentencePieceTokenizer(Tokenizer):
             self.special_tokens[s] = i
         self.model_type = model_type
 
-    @classmethod
-    def train(cls, documents: Iterable[str],  # A stream of documents
-              vocab_size: int,  # Vocabulary size, special tokens included
-              model_type: str = 'bpe',  # 'bpe' or 'unigram'
-              special_tokens: Sequence[str] = (EOT,),  # Become control symbols
-              num_threads: Optional[int] = None,  # Trainer threads; None = all cores
-              **kwargs):  # Extra `SentencePieceTrainer.train` options
-        import sentencepiece as spm
-        if model_type not in ('bpe', 'unigram'): raise ValueError(f"model_type must be 'bpe' or 'unigram', got {model_type!r}")
-        stats = dict(lines=0)
-        def lines():                                   # sentencepiece trains on "sentences": we give it lines, long ones in pieces
-            for d in documents:
-                for line in d.split('\n'):
-                    for k in range(0, len(line), 4000):
-                        stats['lines'] += 1
-                        yield line[k:k + 4000]
-        model = io.BytesIO()
-        options = dict(vocab_size=vocab_size, model_type=model_type, control_symbols=list(special_tokens),
-                       normalization_rule_name='identity', remove_extra_whitespaces=False, add_dummy_prefix=False,
-                       byte_fallback=True, allow_whitespace_only_pieces=True, split_digits=False, bos_id=-1, eos_id=-1,
-                       max_sentence_length=16384, hard_vocab_limit=False, character_coverage=0.9999,
-                       num_threads=num_threads or os.cpu_count() or 1, minloglevel=2)
-        options.update(kwargs)
-        try: spm.SentencePieceTrainer.train(sentence_iterator=lines(), model_writer=model, **options)
-        except RuntimeError as e:
-            if not stats['lines']: raise ValueError('no text to train on: the input has no documents or only empty ones') from None
-            raise ValueError(f'sentencepiece could not train: {e}') from None
-        tok = cls(model.getvalue(), special_tokens, model_type)
-        if tok.vocab_size < vocab_size and stats['lines']:
-            warnings.warn(f'asked for vocab_size={vocab_size} but sentencepiece found only {tok.vocab_size} pieces in this corpus')
-        return tok
-
     @property
     def vocab_size(self) -> int: return self.sp.get_piece_size()
 
     def _encode_ordinary(self, text, dropout=0.0, rng=None):
         if not text: return []
         try:
-            if dropout:
+            if not dropout: return self.sp.encode(text)
+            if rng is not None:                        # seed sentencepiece's global generator from ours
                 import sentencepiece as spm
-                if rng is not None: spm.set_random_generator_seed(rng.randrange(1 << 31))  # sentencepiece's generator is global
-                return self.sp.encode(text, enable_sampling=True, alpha=dropout, nbest_size=-1)
-            return self.sp.encode(text)
+                spm.set_random_generator_seed(rng.randrange(1 << 31))
+            return self.sp.encode(text, enable_sampling=True, alpha=dropout, nbest_size=-1)
         except (UnicodeEncodeError, RuntimeError):
             if not _SURROGATE.search(text): raise
-            raise ValueError('sentencepiece cannot encode lone surrogates; clean the text or use the bpe tokenizer') from None
+            raise ValueError('sentencepiece cannot encode lone surrogates; '
+                             'clean the text or use the bpe tokenizer') from None
 
     def encode_batch(self, texts, num_workers=0, dropout=0.0, allowed_special=()):
         "Ids of each text; plain encoding uses sentencepiece's own threads instead of processes."
@@ -524,24 +496,115 @@ class SentencePieceTokenizer(Tokenizer):
             return super().encode_batch(texts, num_workers, dropout, allowed_special)
         return self.sp.encode(texts, num_threads=max(1, num_workers))
 
-    def decode(self, ids) -> str:
-        ids = _as_id_list(ids, self.vocab_size)
-        specials = {i: s for s, i in self.special_tokens.items()}
-        out, run = [], []
-        for i in ids:                                  # sentencepiece decodes control symbols to '': we write them out
-            if i in specials:
-                out.append(self.sp.decode(run)); out.append(specials[i]); run = []
-            else: run.append(i)
-        return ''.join(out) + self.sp.decode(run)
+# %% ../nbs/01_tokenizer.ipynb #2ea9a4d6
+@patch
+def decode(self: SentencePieceTokenizer, ids  # Token ids
+          ) -> str:
+    ids = _as_id_list(ids, self.vocab_size)
+    specials = {i: s for s, i in self.special_tokens.items()}
+    out, run = [], []
+    for i in ids:
+        if i in specials:
+            out.append(self.sp.decode(run))
+            out.append(specials[i])
+            run = []
+        else: run.append(i)
+    return ''.join(out) + self.sp.decode(run)
 
-    def _state(self):
-        return dict(model_type=self.model_type, model_proto_base64=base64.b64encode(self.model_proto).decode('ascii'))
+# %% ../nbs/01_tokenizer.ipynb #2dae6af7
+@patch(cls_method=True)
+def train(cls: SentencePieceTokenizer, documents: Iterable[str],  # A stream of documents
+          vocab_size: int,  # Vocabulary size, special tokens included
+          model_type: str = 'bpe',  # 'bpe' or 'unigram'
+          special_tokens: Sequence[str] = (EOT,),  # Become control symbols
+          num_threads: Optional[int] = None,  # Trainer threads; None = all cores
+          **kwargs):  # Extra `SentencePieceTrainer.train` options
+    "Train a sentencepiece model on `documents`, as losslessly as sentencepiece allows."
+    import sentencepiece as spm
+    if model_type not in ('bpe', 'unigram'):
+        raise ValueError(f"model_type must be 'bpe' or 'unigram', got {model_type!r}")
+    stats = dict(lines=0)
+    def lines():
+        for d in documents:
+            for line in d.split('\n'):
+                for k in range(0, len(line), 4000):
+                    stats['lines'] += 1
+                    yield line[k:k + 4000]
+    model = io.BytesIO()
+    options = dict(vocab_size=vocab_size, model_type=model_type, control_symbols=list(special_tokens),
+                   normalization_rule_name='identity', remove_extra_whitespaces=False, add_dummy_prefix=False,
+                   byte_fallback=True, allow_whitespace_only_pieces=True, split_digits=False, bos_id=-1,
+                   eos_id=-1, max_sentence_length=16384, hard_vocab_limit=False, character_coverage=0.9999,
+                   num_threads=num_threads or os.cpu_count() or 1, minloglevel=2)
+    options.update(kwargs)
+    try: spm.SentencePieceTrainer.train(sentence_iterator=lines(), model_writer=model, **options)
+    except RuntimeError as e:
+        if not stats['lines']:
+            raise ValueError('no text to train on: the input has no documents or only empty ones') from None
+        raise ValueError(f'sentencepiece could not train: {e}') from None
+    tok = cls(model.getvalue(), special_tokens, model_type)
+    if tok.vocab_size < vocab_size and stats['lines']:
+        warnings.warn(f'asked for vocab_size={vocab_size} but sentencepiece found only {tok.vocab_size} '
+                      f'pieces in this corpus')
+    return tok
 
-    def __getstate__(self): return dict(model_proto=self.model_proto, special_tokens=list(self.special_tokens), model_type=self.model_type)
-    def __setstate__(self, st): self.__init__(st['model_proto'], st['special_tokens'], st['model_type'])
+# %% ../nbs/01_tokenizer.ipynb #7fa75ac1
+_WORKER = {}
 
-    @classmethod
-    def _from_dict(cls, d): return cls(base64.b64decode(d['model_proto_base64'], validate=True), list(d['special_tokens']), d['model_type'])
+def _init_worker(tokenizer=None, pattern=None):
+    _WORKER['tok'] = tokenizer
+    _WORKER['pat'] = regex.compile(pattern) if pattern else None
+
+def _pool(num_workers: int, tokenizer=None, pattern=None):
+    ctx = mp.get_context('fork') if 'fork' in mp.get_all_start_methods() else mp.get_context()
+    return ctx.Pool(num_workers, initializer=_init_worker, initargs=(tokenizer, pattern))
+
+def _bounded_imap(pool, fn, items: Iterable, max_pending: int):
+    "Like `pool.imap(fn, items)` but reads at most `max_pending` items ahead (so `items` can be a stream)."
+    pending = deque()
+    for item in items:
+        pending.append(pool.apply_async(fn, (item,)))
+        if len(pending) >= max_pending: yield pending.popleft().get()
+    while pending: yield pending.popleft().get()
+
+def _default_workers(num_workers):
+    return (os.cpu_count() or 1) if num_workers is None else num_workers
+
+def _count_batch_in_worker(batch: list) -> Counter:
+    return _count_batch(batch, _WORKER['pat'])
+
+# %% ../nbs/01_tokenizer.ipynb #28b46fe0
+def _encode_chunk_in_worker(args):
+    texts, dropout, allowed = args
+    return [_WORKER['tok'].encode(t, dropout, allowed) for t in texts]
+
+def _chunk_texts(texts, n):
+    return [texts[i:i + n] for i in range(0, len(texts), n)]
+
+@patch
+def encode_batch(self: Tokenizer, texts: Sequence[str],  # The texts to encode
+                 num_workers: int = 0,  # Worker processes; 0 or 1 encodes in this process
+                 dropout: float = 0.0,  # BPE-dropout probability
+                 allowed_special=(),  # As in `encode`
+                ) -> list:
+    "Ids of each text, in order."
+    texts = list(texts)
+    if num_workers <= 1 or len(texts) < 2:
+        return [self.encode(t, dropout, allowed_special) for t in texts]
+    chunks = _chunk_texts(texts, max(1, len(texts) // (8 * num_workers)))
+    with _pool(num_workers, self) as pool:
+        parts = pool.map(_encode_chunk_in_worker, [(c, dropout, allowed_special) for c in chunks])
+    return [ids for part in parts for ids in part]
+
+# %% ../nbs/01_tokenizer.ipynb #d4f0d965
+@patch
+def __getstate__(self: SentencePieceTokenizer):
+    return dict(model_proto=self.model_proto, special_tokens=list(self.special_tokens),
+                model_type=self.model_type)
+
+@patch
+def __setstate__(self: SentencePieceTokenizer, st):
+    self.__init__(st['model_proto'], st['special_tokens'], st['model_type'])
 
 # %% ../nbs/01_tokenizer.ipynb #94b3e39c
 def _as_documents(data) -> Iterable[str]:
@@ -553,13 +616,37 @@ def _as_documents(data) -> Iterable[str]:
                         f'with scratchlm.data.read_documents (04_data), and pass one text as [text]')
     return data
 
+class _NonEmpty:
+    "Wrap a document stream and count its characters (to reject empty input with a clear error)."
+    def __init__(self, docs): self.docs, self.chars = docs, 0
+    def __iter__(self):
+        for d in self.docs:
+            if isinstance(d, str): self.chars += len(d)
+            yield d
+
+def _train_bpe_tokenizer(docs: _NonEmpty, vocab_size, special_tokens, pattern, min_frequency, num_workers,
+                         progress) -> BPETokenizer:
+    "Count the pre-tokens, learn the merges, and warn when the corpus supports fewer merges than asked."
+    counts = count_pretokens(docs, pattern, _default_workers(num_workers), progress=progress)
+    words = {text_to_bytes(w): c for w, c in counts.items()}
+    del counts
+    num_merges = vocab_size - 256 - len(special_tokens)
+    merges = train_bpe(words, num_merges, min_frequency, progress=progress)
+    if len(merges) < num_merges and docs.chars:
+        warnings.warn(f'asked for vocab_size={vocab_size} but the corpus supports only {len(merges)} merges '
+                      f'(no pair occurs {min_frequency}+ times after that): the tokenizer has '
+                      f'{256 + len(merges) + len(special_tokens)} tokens. '
+                      f'Use more text or a smaller vocab_size.')
+    return BPETokenizer(merges, special_tokens, pattern)
+
+# %% ../nbs/01_tokenizer.ipynb #042fd195
 def train_tokenizer(data,  # Documents: an iterable of str
                     vocab_size: int = 32000,  # Vocabulary size, special tokens included
                     type: str = 'bpe',  # 'bpe' (ours), 'char' or 'sentencepiece'
-                    special_tokens: Sequence[str] = (EOT,),  # Special tokens, never produced from ordinary text
+                    special_tokens: Sequence[str] = (EOT,),  # Special tokens, never made from ordinary text
                     pattern: str = DEFAULT_PATTERN,  # Pre-tokenization regex (bpe)
                     min_frequency: int = 2,  # Smallest pair count worth a merge (bpe)
-                    num_workers: Optional[int] = None,  # Processes counting pre-tokens (bpe); None = all cores
+                    num_workers: Optional[int] = None,  # Processes counting pre-tokens (bpe); None: all cores
                     sentencepiece_model: str = 'bpe',  # 'bpe' or 'unigram' (sentencepiece)
                     progress: bool = False  # Show progress bars
                    ) -> Tokenizer:
@@ -570,114 +657,187 @@ def train_tokenizer(data,  # Documents: an iterable of str
     if type not in ('bpe', 'char', 'sentencepiece'):
         raise ValueError(f"type must be 'bpe', 'char' or 'sentencepiece', got {type!r}")
     if type == 'bpe' and vocab_size < 256 + len(special_tokens):
-        raise ValueError(f'a byte-level BPE needs 256 byte tokens plus {len(special_tokens)} special token(s): '
-                         f'vocab_size must be at least {256 + len(special_tokens)}, got {vocab_size}')
-    if vocab_size <= len(special_tokens): raise ValueError(f'vocab_size must exceed the number of special tokens, got {vocab_size}')
+        n = len(special_tokens)
+        raise ValueError(f'a byte-level BPE needs 256 byte tokens plus {n} special token(s): '
+                         f'vocab_size must be at least {256 + n}, got {vocab_size}')
+    if vocab_size <= len(special_tokens):
+        raise ValueError(f'vocab_size must exceed the number of special tokens, got {vocab_size}')
     docs = _NonEmpty(_as_documents(data))
     if type == 'char':
         tok = CharTokenizer.train(docs, special_tokens)
         if tok.vocab_size > vocab_size:
             raise ValueError(f'the corpus has {len(tok.chars)} distinct characters, so a char tokenizer with '
-                             f'{len(special_tokens)} special token(s) needs vocab_size >= {tok.vocab_size}; got {vocab_size}')
+                             f'{len(special_tokens)} special token(s) needs vocab_size >= {tok.vocab_size}; '
+                             f'got {vocab_size}')
     elif type == 'sentencepiece':
         tok = SentencePieceTokenizer.train(docs, vocab_size, sentencepiece_model, special_tokens)
     else:
-        counts = count_pretokens(docs, pattern, _default_workers(num_workers), progress=progress)
-        words = {text_to_bytes(w): c for w, c in counts.items()}
-        del counts
-        num_merges = vocab_size - 256 - len(special_tokens)
-        merges = train_bpe(words, num_merges, min_frequency, progress=progress)
-        if len(merges) < num_merges and docs.chars:
-            warnings.warn(f'asked for vocab_size={vocab_size} but the corpus supports only {len(merges)} merges '
-                          f'(no pair occurs {min_frequency}+ times after that): the tokenizer has '
-                          f'{256 + len(merges) + len(special_tokens)} tokens. Use more text or a smaller vocab_size.')
-        tok = BPETokenizer(merges, special_tokens, pattern)
+        tok = _train_bpe_tokenizer(docs, vocab_size, special_tokens, pattern, min_frequency, num_workers,
+                                   progress)
     if not docs.chars: raise ValueError('no text to train on: the input has no documents or only empty ones')
     return tok
 
-class _NonEmpty:
-    "Wrap a document stream and count its characters (to reject empty input with a clear error)."
-    def __init__(self, docs): self.docs, self.chars = docs, 0
-    def __iter__(self):
-        for d in self.docs:
-            if isinstance(d, str): self.chars += len(d)
-            yield d
+# %% ../nbs/01_tokenizer.ipynb #b5581e2b
+FORMAT = 'scratchlm-tokenizer'
+FORMAT_VERSION = 1
+
+class TokenizerFileError(ValueError):
+    "A tokenizer file that cannot be loaded: corrupt, from another tool, or from a newer version."
+
+@patch
+def to_dict(self: Tokenizer) -> dict:
+    "Everything `save` writes: format, version, type, special tokens and the backend's state."
+    return dict(format=FORMAT, version=FORMAT_VERSION, type=self.kind, special_tokens=self.special_tokens,
+                **self._state())
+
+@patch
+def save(self: Tokenizer, path  # The JSON file to write
+        ):
+    "Write the tokenizer as JSON to `path` (atomically: a crash never leaves half a file)."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
+    os.replace(tmp, path)
+    return path
+
+# %% ../nbs/01_tokenizer.ipynb #baa323ff
+@patch
+def _state(self: SentencePieceTokenizer):
+    proto = base64.b64encode(self.model_proto).decode('ascii')
+    return dict(model_type=self.model_type, model_proto_base64=proto)
+
+@patch(cls_method=True)
+def _from_dict(cls: SentencePieceTokenizer, d):
+    proto = base64.b64decode(d['model_proto_base64'], validate=True)
+    return cls(proto, list(d['special_tokens']), d['model_type'])
 
 # %% ../nbs/01_tokenizer.ipynb #c96d95bf
 _BACKENDS = {'bpe': BPETokenizer, 'char': CharTokenizer, 'sentencepiece': SentencePieceTokenizer}
 
-def tokenizer_from_dict(d: dict, source: str = 'tokenizer') -> Tokenizer:
+def tokenizer_from_dict(d: dict,  # The output of `Tokenizer.to_dict`, for example a parsed tokenizer file
+                        source: str = 'tokenizer'  # What to call it in error messages (a file name)
+                       ) -> Tokenizer:
     "Rebuild a tokenizer from `Tokenizer.to_dict()` output, with clear errors for anything else."
     if not isinstance(d, dict) or d.get('format') != FORMAT:
         hint = ''
-        if isinstance(d, dict) and 'model' in d and 'added_tokens' in d: hint = ' It looks like a Hugging Face tokenizers file.'
+        if isinstance(d, dict) and 'model' in d and 'added_tokens' in d:
+            hint = ' It looks like a Hugging Face tokenizers file.'
         elif isinstance(d, dict) and 'format' in d: hint = f' Its format is {d["format"]!r}.'
-        raise TokenizerFileError(f'{source} is not a scratchlm tokenizer file (no "format": "{FORMAT}").{hint} '
-                                 f'Train one with train_tokenizer or scratchlm-train-tokenizer.')
+        raise TokenizerFileError(f'{source} is not a scratchlm tokenizer file (no "format": "{FORMAT}").'
+                                 f'{hint} Train one with train_tokenizer or scratchlm-train-tokenizer.')
     version = d.get('version')
-    if not isinstance(version, int): raise TokenizerFileError(f'{source}: "version" must be an integer, got {version!r}')
+    if not isinstance(version, int):
+        raise TokenizerFileError(f'{source}: "version" must be an integer, got {version!r}')
     if version > FORMAT_VERSION:
-        raise TokenizerFileError(f'{source} was written by a newer scratchlm (format version {version}; this one reads '
-                                 f'up to {FORMAT_VERSION}). Upgrade scratchlm to load it.')
+        raise TokenizerFileError(f'{source} was written by a newer scratchlm (format version {version}; this '
+                                 f'one reads up to {FORMAT_VERSION}). Upgrade scratchlm to load it.')
     kind = d.get('type')
-    if kind not in _BACKENDS: raise TokenizerFileError(f'{source}: unknown tokenizer type {kind!r}; known types are {list(_BACKENDS)}')
+    if kind not in _BACKENDS:
+        raise TokenizerFileError(f'{source}: unknown tokenizer type {kind!r}; '
+                                 f'known types are {list(_BACKENDS)}')
     try:
         specials = d['special_tokens']
         if not isinstance(specials, dict): raise TypeError('special_tokens must be a mapping')
         d = {**d, 'special_tokens': sorted(specials, key=specials.get)}
         tok = _BACKENDS[kind]._from_dict(d)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError, OSError) as e:
-        raise TokenizerFileError(f'{source}: a {kind} tokenizer file with a missing or invalid field ({type(e).__name__}: {e}); '
-                                 f'the file is corrupt or was edited by hand') from None
+        raise TokenizerFileError(f'{source}: a {kind} tokenizer file with a missing or invalid field '
+                                 f'({type(e).__name__}: {e}); the file is corrupt or was edited by hand'
+                                 ) from None
     if tok.special_tokens != specials:
-        raise TokenizerFileError(f'{source}: special token ids {specials} do not match the vocabulary ({tok.special_tokens})')
+        raise TokenizerFileError(f'{source}: special token ids {specials} do not match the vocabulary '
+                                 f'({tok.special_tokens})')
     return tok
 
-def load_tokenizer(path) -> Tokenizer:
+# %% ../nbs/01_tokenizer.ipynb #251cefba
+def load_tokenizer(path  # A file written by `Tokenizer.save`
+                  ) -> Tokenizer:
     "Load a tokenizer saved with `Tokenizer.save`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'no tokenizer file at {str(path)!r}')
     try: d = json.loads(path.read_text(encoding='utf-8'))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TokenizerFileError(f'{path} is not valid JSON ({e}); the file is corrupt, truncated or not a tokenizer file') from None
+        raise TokenizerFileError(f'{path} is not valid JSON ({e}); the file is corrupt, truncated or not a '
+                                 f'tokenizer file') from None
     return tokenizer_from_dict(d, str(path))
 
+@patch(cls_method=True)
+def load(cls: Tokenizer, path  # A file written by `Tokenizer.save`
+        ) -> 'Tokenizer':
+    "Load a tokenizer file (any backend when called on `Tokenizer`, else it must be of this class)."
+    tok = load_tokenizer(path)
+    if not isinstance(tok, cls): raise TypeError(f'{path} holds a {type(tok).__name__}, not a {cls.__name__}')
+    return tok
+
+# %% ../nbs/01_tokenizer.ipynb #14c6710b
+@patch(as_prop=True)
+def fingerprint(self: Tokenizer) -> str:
+    "A stable hash of the tokenizer's content (its JSON, keys sorted): equal tokenizers, equal fingerprints."
+    if getattr(self, '_fingerprint', None) is None:
+        canon = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=True, separators=(',', ':'))
+        self._fingerprint = hashlib.sha256(canon.encode()).hexdigest()[:16]
+    return self._fingerprint
+
 # %% ../nbs/01_tokenizer.ipynb #faef0ed7
-def tokenizer_from_config(cfg,  # A `TokenizerConfig` (type, vocab_size, path, special_tokens, sentencepiece_model)
+def tokenizer_from_config(cfg,  # A `TokenizerConfig`, the `tokenizer` section of a `Config`
                           data=None  # Documents or paths to train on when `cfg.path` is not set
                          ) -> Tokenizer:
-    "Load `cfg.path` if it is set (checking it matches `cfg`), else train a tokenizer as `cfg` describes on `data`."
+    "Load `cfg.path` if set (checking that it matches `cfg`), else train the tokenizer `cfg` describes."
     if cfg.path:
         tok = load_tokenizer(cfg.path)
         if tok.kind != cfg.type:
-            raise ValueError(f'tokenizer.path {cfg.path} holds a {tok.kind} tokenizer but tokenizer.type is {cfg.type!r}; make them agree')
+            raise ValueError(f'tokenizer.path {cfg.path} holds a {tok.kind} tokenizer but tokenizer.type is '
+                             f'{cfg.type!r}; make them agree')
         if list(tok.special_tokens) != list(cfg.special_tokens):
-            raise ValueError(f'tokenizer.path {cfg.path} has special tokens {list(tok.special_tokens)} but tokenizer.special_tokens '
-                             f'is {list(cfg.special_tokens)}; make them agree')
+            raise ValueError(f'tokenizer.path {cfg.path} has special tokens {list(tok.special_tokens)} but '
+                             f'tokenizer.special_tokens is {list(cfg.special_tokens)}; make them agree')
         return tok
-    if data is None: raise ValueError('tokenizer.path is not set, so a tokenizer must be trained: pass the data to train it on')
-    return train_tokenizer(data, cfg.vocab_size, cfg.type, cfg.special_tokens, sentencepiece_model=cfg.sentencepiece_model)
+    if data is None:
+        raise ValueError('tokenizer.path is not set, so a tokenizer must be trained: '
+                         'pass the data to train it on')
+    return train_tokenizer(data, cfg.vocab_size, cfg.type, cfg.special_tokens,
+                           sentencepiece_model=cfg.sentencepiece_model)
 
 # %% ../nbs/01_tokenizer.ipynb #b0ec6a6e
 TOKENS_FORMAT = 'scratchlm-tokens'
 
-def token_meta_path(path) -> Path:
+def token_meta_path(path  # A token file, for example `train.bin`
+                   ) -> Path:
     "The JSON sidecar of the token file `path`: `train.bin` -> `train.bin.json`."
-    path = Path(path); return path.with_name(path.name + '.json')
+    path = Path(path)
+    return path.with_name(path.name + '.json')
 
-def token_dtype(vocab_size: int):
+def token_dtype(vocab_size: int  # Number of token ids
+               ):
     "uint16 when every id fits in 16 bits, else uint32."
     return np.uint16 if vocab_size <= 1 << 16 else np.uint32
 
+# %% ../nbs/01_tokenizer.ipynb #a13f8123
 def _encode_docs_in_worker(args):
     docs, dropout = args
     tok = _WORKER['tok']
     eot, ids, lengths = tok.eot_id, [], []
     for d in docs:
         x = tok.encode(d, dropout)
-        lengths.append(len(x) + 1); ids += x; ids.append(eot)
+        lengths.append(len(x) + 1)
+        ids += x
+        ids.append(eot)
     return np.array(ids, dtype=np.uint32), np.array(lengths, dtype=np.int64), sum(map(len, docs))
 
+def _encode_stream(tokenizer, batches: Iterable, num_workers: int) -> Iterator[tuple]:
+    "`(ids, lengths, chars)` of each batch, in order, encoded in this process or in `num_workers` workers."
+    if num_workers <= 1:
+        _init_worker(tokenizer)
+        yield from map(_encode_docs_in_worker, batches)
+        return
+    pool = _pool(num_workers, tokenizer)
+    try: yield from _bounded_imap(pool, _encode_docs_in_worker, batches, 2 * num_workers)
+    finally:
+        pool.terminate()
+        pool.join()
+
+# %% ../nbs/01_tokenizer.ipynb #de973211
 def write_token_file(documents,  # Documents: an iterable of str
                      tokenizer: Tokenizer,  # Tokenizer with an `<|endoftext|>` token
                      path,  # The .bin file to write; its sidecar is `path` + '.json'
@@ -686,7 +846,7 @@ def write_token_file(documents,  # Documents: an iterable of str
                      dropout: float = 0.0,  # BPE-dropout while encoding
                      batch_chars: int = 1 << 20  # Characters per batch sent to a worker
                     ) -> dict:
-    "Encode `documents` into a flat token file (each document followed by `<|endoftext|>`) and return its metadata."
+    "Encode `documents` into a flat token file (each document, then `<|endoftext|>`); return its metadata."
     path = Path(path)
     eot, dtype = tokenizer.eot_id, token_dtype(tokenizer.vocab_size)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -696,25 +856,20 @@ def write_token_file(documents,  # Documents: an iterable of str
     offsets, n_tokens, n_chars = [], 0, 0
     batches = ((b, dropout) for b in _batches(docs, batch_chars))
     try:
-        with open(tmp_bin, 'wb') as f, tqdm(total=total, desc=f'encoding {path.name}', unit='doc', disable=not progress) as bar:
-            if num_workers <= 1:
-                _init_worker(tokenizer); results = map(_encode_docs_in_worker, batches)
-                pool = None
-            else:
-                pool = _pool(num_workers, tokenizer); results = _bounded_imap(pool, _encode_docs_in_worker, batches, 2 * num_workers)
-            try:
-                for ids, lengths, chars in results:
-                    starts = n_tokens + np.concatenate([[0], np.cumsum(lengths)[:-1]])
-                    offsets += starts.tolist()
-                    f.write(ids.astype(dtype).tobytes())
-                    n_tokens += len(ids); n_chars += chars
-                    bar.update(len(lengths))
-            finally:
-                if pool is not None: pool.terminate(); pool.join()
-        meta = dict(format=TOKENS_FORMAT, version=1, dtype=np.dtype(dtype).name, tokens=n_tokens, documents=len(offsets),
-                    text_chars=n_chars, tokenizer_fingerprint=tokenizer.fingerprint, tokenizer_type=tokenizer.kind,
-                    vocab_size=tokenizer.vocab_size, eot_id=eot, layout='each document followed by eot_id',
-                    doc_offsets=offsets)
+        bar = tqdm(total=total, desc=f'encoding {path.name}', unit='doc', disable=not progress)
+        stream = closing(_encode_stream(tokenizer, batches, num_workers))
+        with open(tmp_bin, 'wb') as f, bar, stream as results:
+            for ids, lengths, chars in results:
+                starts = n_tokens + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+                offsets += starts.tolist()
+                f.write(ids.astype(dtype).tobytes())
+                n_tokens += len(ids)
+                n_chars += chars
+                bar.update(len(lengths))
+        meta = dict(format=TOKENS_FORMAT, version=1, dtype=np.dtype(dtype).name, tokens=n_tokens,
+                    documents=len(offsets), text_chars=n_chars, tokenizer_fingerprint=tokenizer.fingerprint,
+                    tokenizer_type=tokenizer.kind, vocab_size=tokenizer.vocab_size, eot_id=eot,
+                    layout='each document followed by eot_id', doc_offsets=offsets)
         tmp_meta.write_text(json.dumps(meta))
         os.replace(tmp_bin, path)
         os.replace(tmp_meta, token_meta_path(path))
@@ -723,6 +878,7 @@ def write_token_file(documents,  # Documents: an iterable of str
         raise
     return meta
 
+# %% ../nbs/01_tokenizer.ipynb #9604ab17
 def open_token_file(path,  # A .bin written by `write_token_file`, or a raw nanoGPT .bin with `dtype` given
                     dtype=None  # For a raw .bin without sidecar: np.uint16 or np.uint32
                    ) -> tuple:
@@ -731,20 +887,24 @@ def open_token_file(path,  # A .bin written by `write_token_file`, or a raw nano
     if not path.is_file(): raise FileNotFoundError(f'no token file at {str(path)!r}')
     if meta_path.is_file():
         try: meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as e: raise ValueError(f'{meta_path} is corrupt ({e}); delete both files and write them again') from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{meta_path} is corrupt ({e}); delete both files and write them again'
+                             ) from None
         if not isinstance(meta, dict) or meta.get('format') != TOKENS_FORMAT:
             raise ValueError(f'{meta_path} is not a scratchlm token-file sidecar')
-        if meta.get('version', 0) > 1: raise ValueError(f'{meta_path} was written by a newer scratchlm; upgrade to read it')
+        if meta.get('version', 0) > 1:
+            raise ValueError(f'{meta_path} was written by a newer scratchlm; upgrade to read it')
         dtype = np.dtype(meta['dtype'])
     elif dtype is None:
-        raise FileNotFoundError(f'{path} has no sidecar {meta_path.name}; write it with write_token_file, or pass '
-                                f'dtype=np.uint16 to open a raw nanoGPT .bin')
+        raise FileNotFoundError(f'{path} has no sidecar {meta_path.name}; write it with write_token_file, or '
+                                f'pass dtype=np.uint16 to open a raw nanoGPT .bin')
     else:
         dtype = np.dtype(dtype)
         meta = dict(dtype=dtype.name, tokens=path.stat().st_size // dtype.itemsize)
     size = path.stat().st_size
     if size != meta['tokens'] * dtype.itemsize:
         raise ValueError(f'{path} holds {size} bytes but should hold {meta["tokens"]} {dtype.name} tokens '
-                         f'({meta["tokens"] * dtype.itemsize} bytes): it is truncated or was overwritten; write it again')
+                         f'({meta["tokens"] * dtype.itemsize} bytes): it is truncated or was overwritten; '
+                         f'write it again')
     tokens = np.memmap(path, dtype=dtype, mode='r') if size else np.zeros(0, dtype)
     return tokens, meta
