@@ -27,7 +27,8 @@ __all__ = ['USER_ERRORS', 'COMMANDS', 'user_errors', 'tokenizer_parser', 'tokeni
 USER_ERRORS = (ConfigError, TokenizerFileError, CheckpointError, FileNotFoundError)
 
 @contextlib.contextmanager
-def user_errors(*more):
+def user_errors(*more  # Further exception types that are the user's in this command
+               ):
     "In this block, `USER_ERRORS` and `more` end the command with one `error: ...` line and exit status 1."
     try: yield
     except (*USER_ERRORS, *more) as e: sys.exit(f'error: {e}')
@@ -38,7 +39,8 @@ _SPLIT_TO_TXT_MODE = {'paragraph': 'blocks', 'line': 'lines', 'file': 'file'}   
 def tokenizer_parser() -> argparse.ArgumentParser:
     "The command line of scratchlm-train-tokenizer."
     p = argparse.ArgumentParser(prog='scratchlm-train-tokenizer',
-                                description='Train a tokenizer on text in any supported format; write its JSON.',
+                                description='Train a tokenizer on text in any supported format; '
+                                            'write its JSON.',
                                 epilog='Example: scratchlm-train-tokenizer --data corpus/ --vocab-size 32000')
     arg, default = p.add_argument, ' (default: %(default)s)'
     arg('--data', nargs='+', help='training text: files, folders or globs '
@@ -59,7 +61,8 @@ def tokenizer_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/08_cli.ipynb #c5250e4d
-def tokenizer_main(argv=None):
+def tokenizer_main(argv=None  # The arguments; default: the command line's
+                  ):
     "Entry point of `scratchlm-train-tokenizer`: train a tokenizer on files in any supported format, save it."
     a = tokenizer_parser().parse_args(argv)
     t0 = time.perf_counter()
@@ -78,15 +81,6 @@ def tokenizer_main(argv=None):
         tok.save(a.out)
     print(f'trained a {a.type} tokenizer with {tok.vocab_size} tokens in {time.perf_counter() - t0:.1f}s; '
           f'wrote {a.out} (fingerprint {tok.fingerprint})')
-
-# %% ../nbs/08_cli.ipynb #4f3bb8a5
-def _fault_injection(rank: int) -> list:
-    "Callbacks for SCRATCHLM_FAULT_INJECT=RANK:STEP: that rank dies at that step, on the first attempt only."
-    from scratchlm.trainer import KillAtStep
-    spec = os.environ.get('SCRATCHLM_FAULT_INJECT')
-    if not spec or int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')) > 0: return []
-    r, step = (int(v) for v in spec.split(':'))
-    return [KillAtStep(step)] if r == rank else []
 
 # %% ../nbs/08_cli.ipynb #1c5900ea
 def run_training(cfg: Config,  # The configuration to run
@@ -108,7 +102,7 @@ def run_training(cfg: Config,  # The configuration to run
         if not info.is_main: built = build_training(cfg, progress=False)  # the others find them
         model, train_data, valid_data, tokenizer, cfg = built
         trainer = Trainer(model, cfg, train_data, valid_data, tokenizer=tokenizer,
-                          callbacks=_fault_injection(info.rank),
+                          callbacks=_fault_injection(info.rank),          # SCRATCHLM_FAULT_INJECT
                           wrap=lambda m: wrap_model(m, cfg.distributed, cfg.training.precision, info.device))
         last = Path(cfg.training.out_dir) / 'last.pth'
         restarted = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')) > 0 and last.exists()
@@ -143,7 +137,8 @@ def _report(cfg: Config, trainer: Trainer, metrics: dict, result: dict, prompt: 
 def train_parser() -> argparse.ArgumentParser:
     "The command line of scratchlm-train."
     p = argparse.ArgumentParser(prog='scratchlm-train',
-                                description="Train a scratchlm language model (the reference design's train.py).",
+                                description="Train a scratchlm language model "
+                                            "(the reference design's train.py).",
                                 epilog='Example: scratchlm-train --config tiny training.max_steps=200')
     arg = p.add_argument
     arg('overrides', nargs='*', help='config overrides section.key=value, e.g. training.learning_rate=3e-4')
@@ -157,7 +152,9 @@ def train_parser() -> argparse.ArgumentParser:
     arg('--quiet', action='store_true', help='no progress bars')
     return p
 
-def train_main(argv=None):
+# %% ../nbs/08_cli.ipynb #6ab7a400
+def train_main(argv=None  # The arguments; default: the command line's
+              ):
     "Entry point of `scratchlm-train`: options and `section.key=value` overrides in any order."
     a = train_parser().parse_intermixed_args(argv)
     from scratchlm.data import DataError                 # the data pipeline comes with the training job
@@ -167,6 +164,15 @@ def train_main(argv=None):
         if a.valid_data: cfg.data.valid_paths = list(a.valid_data)
         if a.text_column: cfg.data.text_column = a.text_column
         run_training(cfg, resume=a.resume, prompt=a.prompt or None, progress=not a.quiet)
+
+# %% ../nbs/08_cli.ipynb #4f3bb8a5
+def _fault_injection(rank: int) -> list:
+    "Callbacks for SCRATCHLM_FAULT_INJECT=RANK:STEP: that rank dies at that step, on the first attempt only."
+    from scratchlm.trainer import KillAtStep
+    spec = os.environ.get('SCRATCHLM_FAULT_INJECT')
+    if not spec or int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')) > 0: return []
+    r, step = (int(v) for v in spec.split(':'))
+    return [KillAtStep(step)] if r == rank else []
 
 # %% ../nbs/08_cli.ipynb #34c87dfb
 def generate_parser() -> argparse.ArgumentParser:
@@ -191,7 +197,8 @@ def generate_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/08_cli.ipynb #f87d81a7
-def generate_main(argv=None):
+def generate_main(argv=None  # The arguments; default: the command line's
+                 ):
     "Entry point of `scratchlm-generate`: stream samples from a trained model to the terminal."
     a = generate_parser().parse_args(argv)
     with user_errors(ValueError):
@@ -215,7 +222,8 @@ def generate_main(argv=None):
 # %% ../nbs/08_cli.ipynb #fbb42af0
 COMMANDS = {'train-tokenizer': tokenizer_main, 'train': train_main, 'generate': generate_main}
 
-def main(argv=None):
+def main(argv=None  # A command name and its arguments; default: the command line's
+        ):
     "`python -m scratchlm.cli [train-tokenizer | train | generate] ...`; without a command name, `train`."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in COMMANDS: return COMMANDS[argv[0]](argv[1:])

@@ -1,4 +1,4 @@
-"""Sampling from scratch (greedy, temperature, top-k, top-p, repetition penalty, stop strings), incremental decoding with the KV cache, batched and streaming generation, `TransformerLM.from_pretrained` / `save_pretrained` / `generate`.
+"""The generation loop from scratch, then what makes it useful: sampling filters (temperature, top-k, top-p, repetition penalty), the KV cache, sliding windows, batched prompts, streaming with stop strings, and `TransformerLM.from_pretrained` / `save_pretrained` / `generate`.
 
 Docs: https://scratchlm.github.io/scratchlm/generation.html.md"""
 
@@ -24,83 +24,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError,
 # %% auto #0
 __all__ = ['PRETRAINED_FORMAT', 'PRETRAINED_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'TOKENIZER_FILE', 'apply_temperature',
            'top_k_filter', 'top_p_filter', 'repetition_penalty_filter', 'SamplingConfig', 'make_generators',
-           'pick_next', 'ContextOverflowError', 'window_start', 'decode_steps', 'left_pad', 'TextStream']
-
-# %% ../nbs/07_generation.ipynb #1b5e0bb9
-PRETRAINED_FORMAT, PRETRAINED_VERSION = 'scratchlm-pretrained', 1
-CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = 'config.json', 'model.pth', 'tokenizer.json'
-
-def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokenizer], source: str) -> TransformerLM:
-    "Build a TransformerLM from a ModelConfig dict and a state dict, with one clear error for a mismatch."
-    try: mc = config_from_dict({'model': config}).model
-    except ConfigError as e: raise CheckpointError(f'{source}: invalid model configuration: {e}') from None
-    model = TransformerLM(mc)
-    try: model.load_state_dict(state_dict)
-    except RuntimeError as e:
-        raise CheckpointError(f'{source}: the weights do not fit the configuration ({str(e).splitlines()[0][:300]})') from None
-    if tokenizer is not None and tokenizer.vocab_size != mc.vocab_size:
-        raise CheckpointError(f'{source}: the tokenizer has {tokenizer.vocab_size} tokens but the model {mc.vocab_size}')
-    model.tokenizer = tokenizer
-    return model.eval()
-
-def _load_directory(path: Path) -> tuple:
-    "(config dict, state dict, tokenizer or None) from a `save_pretrained` directory."
-    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (path / f).is_file()]
-    if missing: raise CheckpointError(f'{path} has no {" or ".join(missing)}; it is not a directory written by save_pretrained')
-    try: meta = json.loads((path / CONFIG_FILE).read_text(encoding='utf-8'))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise CheckpointError(f'{path / CONFIG_FILE} is not valid JSON ({e})') from None
-    if not isinstance(meta, dict) or meta.get('format') != PRETRAINED_FORMAT:
-        raise CheckpointError(f'{path / CONFIG_FILE} is not a scratchlm model configuration (no "format": "{PRETRAINED_FORMAT}")')
-    if meta.get('version', 0) > PRETRAINED_VERSION:
-        raise CheckpointError(f'{path} was written by a newer scratchlm (version {meta["version"]}); upgrade to load it')
-    try: state = torch.load(path / WEIGHTS_FILE, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f'{path / WEIGHTS_FILE} is not a readable weights file ({type(e).__name__}: {str(e).splitlines()[0][:200]})') from None
-    tok = load_tokenizer(path / TOKENIZER_FILE) if (path / TOKENIZER_FILE).is_file() else None
-    return meta['model'], state, tok
-
-# %% ../nbs/07_generation.ipynb #0ddf0538
-@patch(cls_method=True)
-def from_pretrained(cls: TransformerLM,
-                    path,  # The trainer's `.pth` checkpoint or a directory written by `save_pretrained`
-                    device='cpu',  # Where to put the weights: 'cpu', 'cuda', 'auto', ...
-                    tokenizer: Optional[Tokenizer] = None,  # Use this tokenizer instead of the saved one
-                   ) -> TransformerLM:
-    "A trained model (in eval mode) with its tokenizer as `model.tokenizer`."
-    from scratchlm.core import get_device
-    path = Path(path)
-    if path.is_dir(): config, state, tok = _load_directory(path)
-    else:
-        ckpt = load_checkpoint(path)
-        missing = [k for k in ('config', 'model') if k not in ckpt]
-        if missing: raise CheckpointError(f'{path} has no {" or ".join(missing)}; it is not a model checkpoint')
-        config, state = ckpt['config'].get('model', {}), ckpt['model']
-        try: tok = tokenizer_from_dict(ckpt['tokenizer'], f'the tokenizer in {path}') if ckpt.get('tokenizer') else None
-        except TokenizerFileError as e: raise CheckpointError(str(e)) from None
-    model = _model_from_parts(config, state, tokenizer or tok, str(path))
-    return model.to(get_device(device))
-
-# %% ../nbs/07_generation.ipynb #cfa15362
-@patch
-def save_pretrained(self: TransformerLM,
-                    path,  # A directory, or a file name ending in .pth for the single-file checkpoint
-                    tokenizer: Optional[Tokenizer] = None,  # Saved with the model; default `self.tokenizer`
-                   ) -> Path:
-    "Write the model (configuration, weights, tokenizer) so that `from_pretrained(path)` rebuilds it."
-    path, tok = Path(path), tokenizer or getattr(self, 'tokenizer', None)
-    state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-    if path.suffix == '.pth':
-        atomic_torch_save(dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, config=Config(model=self.config).to_dict(),
-                               model=state, tokenizer=tok.to_dict() if tok is not None else None), path)
-        return path
-    if path.is_file(): raise FileExistsError(f'{path} is a file; save_pretrained writes a directory there (or give a .pth name)')
-    path.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save(state, path / WEIGHTS_FILE)
-    meta = dict(format=PRETRAINED_FORMAT, version=PRETRAINED_VERSION, model=dataclasses.asdict(self.config))
-    (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
-    if tok is not None: tok.save(path / TOKENIZER_FILE)
-    elif (path / TOKENIZER_FILE).exists(): (path / TOKENIZER_FILE).unlink()   # never pair the weights with a stale tokenizer
-    return path
+           'pick_next', 'ContextOverflowError', 'window_start', 'left_pad', 'decode_steps', 'TextStream']
 
 # %% ../nbs/07_generation.ipynb #015c9c8a
 def apply_temperature(scores: torch.Tensor,  # (B, V) logits
@@ -126,7 +50,7 @@ def top_p_filter(scores: torch.Tensor,  # (B, V) logits
     sorted_scores, order = scores.sort(dim=-1, descending=True)            # (B, V)
     probs = sorted_scores.softmax(-1)
     mass_before = probs.cumsum(-1) - probs                                 # mass of the more likely tokens
-    drop_sorted = mass_before >= p                                         # the first token has 0 before it: kept
+    drop_sorted = mass_before >= p                                         # the first has 0 before it: kept
     drop = drop_sorted.scatter(-1, order, drop_sorted)                     # back to token order
     return scores.masked_fill(drop, float('-inf'))
 
@@ -134,11 +58,12 @@ def top_p_filter(scores: torch.Tensor,  # (B, V) logits
 def repetition_penalty_filter(scores: torch.Tensor,  # (B, V) logits
                               context_ids: torch.Tensor,  # (B, T) token ids already in the context
                               penalty: float,  # > 0; 1 = no penalty, above 1 discourages repeats
-                              context_mask: Optional[torch.Tensor] = None  # (B, T), 1 = real token, 0 = padding
+                              context_mask: Optional[torch.Tensor] = None  # (B, T), 1 = real token, 0 = pad
                              ) -> torch.Tensor:
-    "Scores of the tokens in `context_ids` pushed down by `penalty` (divided if positive, multiplied if negative)."
+    "Scores of the tokens in `context_ids` pushed down: divided by `penalty` if positive, else multiplied."
     if penalty == 1.0: return scores
-    weight = torch.ones_like(context_ids, dtype=scores.dtype) if context_mask is None else context_mask.to(scores.dtype)
+    if context_mask is None: weight = torch.ones_like(context_ids, dtype=scores.dtype)   # (B, T)
+    else: weight = context_mask.to(scores.dtype)
     seen = torch.zeros_like(scores).scatter_add_(-1, context_ids, weight) > 0  # (B, V)
     return torch.where(seen, torch.where(scores > 0, scores / penalty, scores * penalty), scores)
 
@@ -148,7 +73,7 @@ class SamplingConfig:
     "How the next token is chosen."
     temperature: float = 1.0  # 0 = greedy; below 1 sharper, above 1 flatter
     top_k: Optional[int] = None  # Keep only the k most likely tokens; None = all
-    top_p: Optional[float] = None  # Keep the smallest set holding this probability mass, in (0, 1]; None = all
+    top_p: Optional[float] = None  # Keep the smallest set holding this mass, in (0, 1]; None = all
     repetition_penalty: float = 1.0  # Above 1 discourages tokens already in the context; 1 = off
 
     def __post_init__(self):
@@ -157,8 +82,10 @@ class SamplingConfig:
             problems.append(f'temperature must be >= 0 (0 = greedy), got {self.temperature}')
         if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
             problems.append(f'top_k must be a positive integer or None, got {self.top_k}')
-        if self.top_p is not None and not 0 < self.top_p <= 1: problems.append(f'top_p must be in (0, 1], got {self.top_p}')
-        if not self.repetition_penalty > 0: problems.append(f'repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty}')
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            problems.append(f'top_p must be in (0, 1], got {self.top_p}')
+        if not self.repetition_penalty > 0:
+            problems.append(f'repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty}')
         if problems: raise ValueError('; '.join(problems))
 
     @property
@@ -173,14 +100,17 @@ class SamplingConfig:
         if self.greedy: return scores
         return top_p_filter(top_k_filter(apply_temperature(scores, self.temperature), self.top_k), self.top_p)
 
-def make_generators(seed: Optional[int],  # Seed of row 0; row i uses seed + i. None: drawn from torch's global generator
-                    n: int, device='cpu') -> list:
+# %% ../nbs/07_generation.ipynb #ca7b8c28
+def make_generators(seed: Optional[int],  # Seed of row 0 (row i: seed + i); None draws one at random
+                    n: int,  # Number of rows
+                    device='cpu'  # Where the generators draw
+                   ) -> list:
     "One torch.Generator per row."
     if seed is None: seed = int(torch.randint(0, 2**62, ()).item())
     return [torch.Generator(device).manual_seed(seed + i) for i in range(n)]
 
 def pick_next(scores: torch.Tensor,  # (B, V) processed scores
-              sampling: SamplingConfig,
+              sampling: SamplingConfig,  # Greedy (temperature 0) or sampled
               generators: list  # One torch.Generator per row
              ) -> torch.Tensor:
     "(B,) next token ids: the arg-max, or one draw per row from softmax(scores)."
@@ -198,12 +128,48 @@ def window_start(length: int,  # Tokens in the context, padding columns included
                  overflow: str = 'slide',  # 'slide' or 'error'
                  slide_stride: int = 1  # Tokens dropped at once when the window slides
                 ) -> int:
-    "First column of the window the model sees: `start`, or a later one when `length - start` passes the block size."
+    "First column of the window the model sees: `start`, or a later one once `length - start` passes it."
     if length - start <= block_size: return start
     if overflow == 'error':
-        raise ContextOverflowError(f"the context has reached {length} tokens but the model's block_size is {block_size}; "
-                                   f"generate fewer tokens, shorten the prompt, or use overflow='slide'")
+        raise ContextOverflowError(f"the context has reached {length} tokens but the model's block_size is "
+                                   f"{block_size}; generate fewer tokens, shorten the prompt, "
+                                   f"or use overflow='slide'")
     return length - block_size + slide_stride - 1
+
+# %% ../nbs/07_generation.ipynb #06db1b51
+def left_pad(sequences: Sequence[Sequence[int]],  # Token ids of each prompt
+             pad_id: int = 0,  # Id written into the padding (hidden by the mask)
+             device='cpu'  # Where the tensors go
+            ) -> tuple:
+    "(ids (B, T), attention_mask (B, T)) with every sequence right-aligned."
+    if not sequences or any(len(s) == 0 for s in sequences):
+        raise ValueError('every prompt needs at least one token')
+    T = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), T), pad_id, dtype=torch.long, device=device)      # (B, T)
+    mask = torch.zeros((len(sequences), T), dtype=torch.long, device=device)           # (B, T)
+    for i, s in enumerate(sequences):
+        ids[i, T - len(s):] = torch.as_tensor(list(s), dtype=torch.long)
+        mask[i, T - len(s):] = 1
+    return ids, mask
+
+# %% ../nbs/07_generation.ipynb #982ccc6a
+def _slide_stride(block: int, overflow: str, slide_stride: Optional[int]) -> int:
+    "The window's slide stride (default `block // 4`), after checking the settings."
+    if overflow not in ('slide', 'error'):
+        raise ValueError(f"overflow must be 'slide' or 'error', got {overflow!r}")
+    stride = max(1, block // 4) if slide_stride is None else slide_stride
+    if not 1 <= stride <= block:
+        raise ValueError(f'slide_stride must be in [1, block_size={block}], got {stride}')
+    return stride
+
+def _window_logits(model: TransformerLM, ids: torch.Tensor, window_mask: Optional[torch.Tensor],
+                   start: int, new_start: int, cache: Optional[list], use_cache: bool) -> tuple:
+    "(last position's logits (B, V), cache): a cached step if the window has not moved, else a full pass."
+    if use_cache and cache is not None and new_start == start:          # one new position
+        out = model(ids[:, -1:], attention_mask=window_mask, kv_cache=cache, use_cache=True)
+    else:                                           # prefill, refill after a slide, or no cache at all
+        out = model(ids[:, new_start:], attention_mask=window_mask, use_cache=use_cache)
+    return out.logits[:, -1].float(), out.kv_cache
 
 # %% ../nbs/07_generation.ipynb #11fca0cf
 @torch.no_grad()
@@ -212,58 +178,39 @@ def decode_steps(model: TransformerLM,
                  attention_mask: Optional[torch.Tensor] = None,  # (B, T) 1 = real token, 0 = padding
                  *,
                  max_new_tokens,  # int, or one budget per row
-                 sampling: SamplingConfig = SamplingConfig(temperature=0),
+                 sampling: SamplingConfig = SamplingConfig(temperature=0),  # How the next token is chosen
                  generators: Optional[list] = None,  # One torch.Generator per row (see `make_generators`)
                  use_cache: bool = True,  # Incremental decoding with the KV cache
-                 overflow: str = 'slide',  # Past block_size: 'slide' the window or raise ContextOverflowError ('error')
-                 slide_stride: Optional[int] = None,  # Tokens dropped at once when sliding; default block_size // 4
+                 overflow: str = 'slide',  # Past block_size: 'slide' the window or raise ContextOverflowError
+                 slide_stride: Optional[int] = None,  # Tokens dropped at once when sliding (block // 4)
                  stop_ids: Sequence[int] = (),  # Token ids that end a row (e.g. end-of-text)
                  pad_id: int = 0  # Token fed to finished rows
                 ) -> Iterator[tuple]:
     "Yield (tokens (B,), logits (B, V), finished (B,)) for each new position until every row is finished."
-    if overflow not in ('slide', 'error'): raise ValueError(f"overflow must be 'slide' or 'error', got {overflow!r}")
-    B, block = input_ids.size(0), model.config.block_size
-    stride = max(1, block // 4) if slide_stride is None else slide_stride
-    if not 1 <= stride <= block: raise ValueError(f'slide_stride must be in [1, block_size={block}], got {stride}')
-    device = input_ids.device
-    budget = torch.as_tensor(max_new_tokens, device=device).expand(B)
-    mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask.to(device=device, dtype=torch.long)
+    B, block, device = input_ids.size(0), model.config.block_size, input_ids.device
+    stride = _slide_stride(block, overflow, slide_stride)
+    budget = torch.as_tensor(max_new_tokens, device=device).expand(B)                         # (B,)
+    if attention_mask is None: mask = torch.ones_like(input_ids)                               # (B, T)
+    else: mask = attention_mask.to(device=device, dtype=torch.long)
     padded = not bool(mask.all())                       # without padding, no mask: the fast causal kernel
     if generators is None: generators = make_generators(None, B, device)
-    if overflow == 'error': window_start(input_ids.size(1) + int(budget.max()) - 1, 0, block, overflow)   # fail before any work
+    if overflow == 'error':                             # fail before any work
+        window_start(input_ids.size(1) + int(budget.max()) - 1, 0, block, overflow)
     stop = torch.tensor(list(stop_ids), dtype=torch.long, device=device)
-    ids, finished = input_ids, budget <= 0
-    start, cache = 0, None
-    step = 0
+    ids, finished = input_ids, budget <= 0                                                     # (B, T), (B,)
+    start, cache, step = 0, None, 0
     while not finished.all():
         new_start = window_start(ids.size(1), start, block, overflow, stride)
         window_mask = mask[:, new_start:] if padded else None
-        if use_cache and cache is not None and new_start == start:
-            out = model(ids[:, -1:], attention_mask=window_mask, kv_cache=cache, use_cache=True)   # one new position
-        else:                                           # prefill, re-fill after a slide, or no cache at all
-            out = model(ids[:, new_start:], attention_mask=window_mask, use_cache=use_cache)
-        start, cache = new_start, out.kv_cache
-        logits = out.logits[:, -1].float()                                                 # (B, V)
-        tokens = pick_next(sampling.process(logits, ids, mask), sampling, generators)       # (B,)
+        logits, cache = _window_logits(model, ids, window_mask, start, new_start, cache, use_cache)  # (B, V)
+        start = new_start
+        tokens = pick_next(sampling.process(logits, ids, mask), sampling, generators)         # (B,)
         tokens = torch.where(finished, torch.full_like(tokens, pad_id), tokens)
         step += 1
         finished = finished | torch.isin(tokens, stop) | (step >= budget)
         yield tokens, logits, finished.clone()
-        ids = torch.cat([ids, tokens[:, None]], 1)
+        ids = torch.cat([ids, tokens[:, None]], 1)                                             # (B, T + step)
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-
-# %% ../nbs/07_generation.ipynb #06db1b51
-def left_pad(sequences: Sequence[Sequence[int]],  # Token ids of each prompt
-             pad_id: int = 0,  # Id written into the padding (hidden by the mask)
-             device='cpu') -> tuple:
-    "(ids (B, T), attention_mask (B, T)) with every sequence right-aligned."
-    if not sequences or any(len(s) == 0 for s in sequences): raise ValueError('every prompt needs at least one token')
-    T = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), T), pad_id, dtype=torch.long, device=device)
-    mask = torch.zeros((len(sequences), T), dtype=torch.long, device=device)
-    for i, s in enumerate(sequences):
-        ids[i, T - len(s):] = torch.as_tensor(list(s), dtype=torch.long); mask[i, T - len(s):] = 1
-    return ids, mask
 
 # %% ../nbs/07_generation.ipynb #6866b4f9
 class TextStream:
@@ -278,35 +225,15 @@ class TextStream:
         self.emitted, self.finished = '', False
 
     def continuation(self) -> str:
-        "The text after the prompt, decoded with the prompt so that tokenizers that look back decode it right."
+        "The text after the prompt, decoded with the prompt (some tokenizers need the context before)."
         full = self.tokenizer.decode(self.prompt_ids + self.ids)
         return full[len(self.prefix):] if full.startswith(self.prefix) else self.tokenizer.decode(self.ids)
 
-    def _held_back(self, text: str) -> int:
-        "How many trailing characters of `text` may still change or start a stop string."
-        hold = len(text) - len(text.rstrip('\ufffd'))
-        for s in self.stop_strings:
-            for k in range(min(len(s) - 1, len(text)), 0, -1):
-                if text.endswith(s[:k]): hold = max(hold, k); break
-        return hold
-
     def _emit(self, final: str) -> str:
+        "Record `final` as the text given out so far; return its new part."
         new = final[len(self.emitted):]
         self.emitted = final
         return new
-
-    def push(self, token_id: int) -> str:
-        "Add one token; return the text that became final."
-        if self.finished: return ''
-        if token_id in self.stop_ids: return self.close()
-        self.ids.append(int(token_id))
-        text = self.continuation()
-        hits = [i for i in (text.find(s, max(0, len(self.emitted) - len(s))) for s in self.stop_strings) if i >= 0]
-        if hits:
-            self.finished = True
-            return self._emit(text[:min(hits)])
-        final = text[:len(text) - self._held_back(text)]
-        return self._emit(final) if len(final) > len(self.emitted) else ''
 
     def close(self) -> str:
         "Finish: return whatever was held back."
@@ -314,13 +241,134 @@ class TextStream:
         self.finished = True
         return self._emit(self.continuation())
 
+# %% ../nbs/07_generation.ipynb #0452131d
+@patch
+def _held_back(self: TextStream, text: str) -> int:
+    "How many trailing characters of `text` may still change or start a stop string."
+    hold = len(text) - len(text.rstrip('\ufffd'))                # an unfinished multi-byte character
+    for s in self.stop_strings:
+        for k in range(min(len(s) - 1, len(text)), 0, -1):       # the longest start of s that ends the text
+            if text.endswith(s[:k]):
+                hold = max(hold, k)
+                break
+    return hold
+
+@patch
+def push(self: TextStream, token_id: int) -> str:
+    "Add one token; return the text that became final."
+    if self.finished: return ''
+    if token_id in self.stop_ids: return self.close()
+    self.ids.append(int(token_id))
+    text = self.continuation()
+    found = (text.find(s, max(0, len(self.emitted) - len(s))) for s in self.stop_strings)   # -1: not there
+    hits = [i for i in found if i >= 0]
+    if hits:
+        self.finished = True
+        return self._emit(text[:min(hits)])
+    final = text[:len(text) - self._held_back(text)]
+    return self._emit(final) if len(final) > len(self.emitted) else ''
+
+# %% ../nbs/07_generation.ipynb #ccea13cb
+PRETRAINED_FORMAT, PRETRAINED_VERSION = 'scratchlm-pretrained', 1
+CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = 'config.json', 'model.pth', 'tokenizer.json'
+
+def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokenizer],
+                      source: str) -> TransformerLM:
+    "Build a TransformerLM from a ModelConfig dict and a state dict, with one clear error for a mismatch."
+    try: mc = config_from_dict({'model': config}).model
+    except ConfigError as e: raise CheckpointError(f'{source}: invalid model configuration: {e}') from None
+    model = TransformerLM(mc)
+    try: model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        raise CheckpointError(f'{source}: the weights do not fit the configuration '
+                              f'({str(e).splitlines()[0][:300]})') from None
+    if tokenizer is not None and tokenizer.vocab_size != mc.vocab_size:
+        raise CheckpointError(f'{source}: the tokenizer has {tokenizer.vocab_size} tokens '
+                              f'but the model {mc.vocab_size}')
+    model.tokenizer = tokenizer
+    return model.eval()
+
+# %% ../nbs/07_generation.ipynb #0ddf0538
+@patch(cls_method=True)
+def from_pretrained(cls: TransformerLM,
+                    path,  # The trainer's `.pth` checkpoint or a directory written by `save_pretrained`
+                    device='cpu',  # Where to put the weights: 'cpu', 'cuda', 'auto', ...
+                    tokenizer: Optional[Tokenizer] = None,  # Use this tokenizer instead of the saved one
+                   ) -> TransformerLM:
+    "A trained model (in eval mode) with its tokenizer as `model.tokenizer`."
+    from scratchlm.core import get_device
+    path = Path(path)
+    if path.is_dir(): config, state, tok = _load_directory(path)
+    else:
+        ckpt = load_checkpoint(path)
+        missing = [k for k in ('config', 'model') if k not in ckpt]
+        if missing:
+            raise CheckpointError(f'{path} has no {" or ".join(missing)}; it is not a model checkpoint')
+        config, state, tok = ckpt['config'].get('model', {}), ckpt['model'], None
+        if ckpt.get('tokenizer'):
+            try: tok = tokenizer_from_dict(ckpt['tokenizer'], f'the tokenizer in {path}')
+            except TokenizerFileError as e: raise CheckpointError(str(e)) from None
+    model = _model_from_parts(config, state, tokenizer or tok, str(path))
+    return model.to(get_device(device))
+
+# %% ../nbs/07_generation.ipynb #cfa15362
+@patch
+def save_pretrained(self: TransformerLM,
+                    path,  # A directory, or a file name ending in .pth for the single-file checkpoint
+                    tokenizer: Optional[Tokenizer] = None,  # Saved with the model; default `self.tokenizer`
+                   ) -> Path:
+    "Write the model (configuration, weights, tokenizer) so that `from_pretrained(path)` rebuilds it."
+    path, tok = Path(path), tokenizer or getattr(self, 'tokenizer', None)
+    state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+    if path.suffix == '.pth':
+        atomic_torch_save(dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
+                               config=Config(model=self.config).to_dict(), model=state,
+                               tokenizer=tok.to_dict() if tok is not None else None), path)
+        return path
+    if path.is_file():
+        raise FileExistsError(f'{path} is a file; save_pretrained writes a directory there '
+                              f'(or give a .pth name)')
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save(state, path / WEIGHTS_FILE)
+    meta = dict(format=PRETRAINED_FORMAT, version=PRETRAINED_VERSION, model=dataclasses.asdict(self.config))
+    (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+    if tok is not None: tok.save(path / TOKENIZER_FILE)
+    elif (path / TOKENIZER_FILE).exists():              # never pair the weights with a stale tokenizer
+        (path / TOKENIZER_FILE).unlink()
+    return path
+
+# %% ../nbs/07_generation.ipynb #1b5e0bb9
+def _load_directory(path: Path) -> tuple:
+    "(config dict, state dict, tokenizer or None) from a `save_pretrained` directory."
+    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (path / f).is_file()]
+    if missing:
+        raise CheckpointError(f'{path} has no {" or ".join(missing)}; '
+                              f'it is not a directory written by save_pretrained')
+    try: meta = json.loads((path / CONFIG_FILE).read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f'{path / CONFIG_FILE} is not valid JSON ({e})') from None
+    if not isinstance(meta, dict) or meta.get('format') != PRETRAINED_FORMAT:
+        raise CheckpointError(f'{path / CONFIG_FILE} is not a scratchlm model configuration '
+                              f'(no "format": "{PRETRAINED_FORMAT}")')
+    if meta.get('version', 0) > PRETRAINED_VERSION:
+        raise CheckpointError(f'{path} was written by a newer scratchlm (version {meta["version"]}); '
+                              f'upgrade to load it')
+    try: state = torch.load(path / WEIGHTS_FILE, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f'{path / WEIGHTS_FILE} is not a readable weights file '
+                              f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from None
+    tok = load_tokenizer(path / TOKENIZER_FILE) if (path / TOKENIZER_FILE).is_file() else None
+    return meta['model'], state, tok
+
 # %% ../nbs/07_generation.ipynb #c8404e24
 def _budgets(prompt_lengths: list, max_length: Optional[int], max_new_tokens: Optional[int]) -> list:
     "New tokens allowed for each prompt."
-    if max_length is not None and max_new_tokens is not None: raise ValueError('give max_length or max_new_tokens, not both')
+    if max_length is not None and max_new_tokens is not None:
+        raise ValueError('give max_length or max_new_tokens, not both')
     if max_length is None and max_new_tokens is None: max_new_tokens = 100
     if max_new_tokens is not None:
-        if max_new_tokens <= 0: raise ValueError(f'max_new_tokens must be a positive integer, got {max_new_tokens}')
+        if max_new_tokens <= 0:
+            raise ValueError(f'max_new_tokens must be a positive integer, got {max_new_tokens}')
         return [max_new_tokens] * len(prompt_lengths)
     if max_length <= 0: raise ValueError(f'max_length must be a positive integer, got {max_length}')
     longest = max(prompt_lengths)
@@ -329,49 +377,90 @@ def _budgets(prompt_lengths: list, max_length: Optional[int], max_new_tokens: Op
                          f'raise max_length above {longest} or use max_new_tokens')
     return [max_length - n for n in prompt_lengths]
 
+# %% ../nbs/07_generation.ipynb #68562320
 def _tokenizer_of(model, tokenizer) -> Tokenizer:
+    "`tokenizer`, or the model's own; an error if there is neither."
     tok = tokenizer or getattr(model, 'tokenizer', None)
-    if tok is None: raise ValueError('this model has no tokenizer (model.tokenizer is None): pass tokenizer=..., '
-                                     'or generate from input_ids')
+    if tok is None:
+        raise ValueError('this model has no tokenizer (model.tokenizer is None): pass tokenizer=..., '
+                         'or generate from input_ids')
     return tok
 
 def _encode_prompt(tok: Tokenizer, prompt) -> list:
+    "The ids of a prompt, which must be a non-empty string."
     if not isinstance(prompt, str): raise TypeError(f'a prompt must be a str, got {type(prompt).__name__}')
     if not prompt: raise ValueError('the prompt is empty; give some text to continue')
     return tok.encode(prompt)
 
 def _eot_ids(tok: Optional[Tokenizer]) -> list:
-    return [tok.special_tokens['<|endoftext|>']] if tok is not None and '<|endoftext|>' in tok.special_tokens else []
+    "[the end-of-text id], or [] when there is no such token."
+    if tok is None or '<|endoftext|>' not in tok.special_tokens: return []
+    return [tok.special_tokens['<|endoftext|>']]
 
 # %% ../nbs/07_generation.ipynb #63364797
-def _text_generation(model, prompts: list, num_samples: int = 1, max_length=None, max_new_tokens=None, temperature=1.0,
-                     top_k=None, top_p=None, repetition_penalty=1.0, stop=None, seed=None, use_cache=True, overflow='slide',
-                     slide_stride=None, tokenizer=None) -> Iterator[list]:
-    "Yield, after each step, the new final text of every row (each prompt `num_samples` times, sample i from seed + i)."
+def _text_generation(model, prompts: list, num_samples: int = 1, max_length=None, max_new_tokens=None,
+                     temperature=1.0, top_k=None, top_p=None, repetition_penalty=1.0, stop=None, seed=None,
+                     use_cache=True, overflow='slide', slide_stride=None, tokenizer=None) -> Iterator[list]:
+    "Yield, after each step, the new final text of every row (each prompt `num_samples` times)."
     sampling = SamplingConfig(temperature, top_k, top_p, repetition_penalty)
-    if not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f'num_samples must be a positive integer, got {num_samples}')
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f'num_samples must be a positive integer, got {num_samples}')
     tok, device = _tokenizer_of(model, tokenizer), next(model.parameters()).device
     encoded = [_encode_prompt(tok, p) for p in prompts for _ in range(num_samples)]
     budgets = _budgets([len(e) for e in encoded], max_length, max_new_tokens)
-    ids, mask = left_pad(encoded, device=device)
+    ids, mask = left_pad(encoded, device=device)                                    # (B, T) each
     eot = _eot_ids(tok)
     streams = [TextStream(tok, e, [stop] if isinstance(stop, str) else (stop or ()), eot) for e in encoded]
     if seed is None: seed = make_generators(None, 1)[0].initial_seed()
-    was_training = model.training; model.eval()
+    steps = decode_steps(model, ids, mask, max_new_tokens=budgets, sampling=sampling,
+                         generators=make_generators(seed, len(encoded), device), use_cache=use_cache,
+                         overflow=overflow, slide_stride=slide_stride, stop_ids=eot,
+                         pad_id=eot[0] if eot else 0)
+    was_training = model.training
+    model.eval()
     try:
-        for tokens, _, finished in decode_steps(model, ids, mask, max_new_tokens=budgets, sampling=sampling,
-                                                generators=make_generators(seed, len(encoded), device), use_cache=use_cache,
-                                                overflow=overflow, slide_stride=slide_stride, stop_ids=eot, pad_id=eot[0] if eot else 0):
-            yield [ts.push(t) + (ts.close() if f else '') for ts, t, f in zip(streams, tokens.tolist(), finished.tolist())]
+        for tokens, _, finished in steps:
+            rows = zip(streams, tokens.tolist(), finished.tolist())
+            yield [ts.push(t) + (ts.close() if f else '') for ts, t, f in rows]
             if all(ts.finished for ts in streams): return
     finally: model.train(was_training)
+
+# %% ../nbs/07_generation.ipynb #2d403baa
+def _ids_generation(model, input_ids, attention_mask, num_samples, max_length, max_new_tokens, sampling: dict,
+                    seed, tokenizer, use_cache=True, overflow='slide', slide_stride=None) -> torch.Tensor:
+    "The prompts' ids (each row `num_samples` times) followed by their continuations; finished rows padded."
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f'num_samples must be a positive integer, got {num_samples}')
+    sampling, device = SamplingConfig(**sampling), next(model.parameters()).device
+    squeeze = input_ids.dim() == 1
+    ids = (input_ids[None] if squeeze else input_ids).to(device)                     # (B, T)
+    if ids.size(1) == 0: raise ValueError('input_ids is empty; give at least one token')
+    mask = torch.ones_like(ids) if attention_mask is None else attention_mask.to(device)
+    if mask.shape != ids.shape:
+        raise ValueError(f'attention_mask must have the shape of input_ids {tuple(ids.shape)}, '
+                         f'got {tuple(mask.shape)}')
+    ids, mask = ids.repeat_interleave(num_samples, 0), mask.repeat_interleave(num_samples, 0)   # (B * n, T)
+    budgets = _budgets(mask.sum(1).tolist(), max_length, max_new_tokens)
+    eot = _eot_ids(tokenizer or getattr(model, 'tokenizer', None))
+    if seed is None: seed = make_generators(None, 1)[0].initial_seed()
+    generators = make_generators(seed, ids.size(0), device)
+    was_training = model.training
+    model.eval()
+    try:
+        steps = decode_steps(model, ids, mask, max_new_tokens=budgets, sampling=sampling,
+                             generators=generators, use_cache=use_cache, overflow=overflow,
+                             slide_stride=slide_stride, stop_ids=eot, pad_id=eot[0] if eot else 0)
+        new = [tokens for tokens, _, _ in steps]                                     # each (B * n,)
+    finally: model.train(was_training)
+    out = torch.cat([ids, torch.stack(new, 1)], 1) if new else ids                  # (B * n, T + new)
+    return out[0] if squeeze else out
 
 # %% ../nbs/07_generation.ipynb #580f0eb6
 @patch
 def generate(self: TransformerLM,
              prompt: Union[str, Sequence[str], None] = None,  # Text (or texts) to continue; returns text
              input_ids: Optional[torch.Tensor] = None,  # (B, T) or (T,) ids to continue instead; returns ids
-             attention_mask: Optional[torch.Tensor] = None,  # (B, T) for left-padded input_ids, 1 = real token
+             attention_mask: Optional[torch.Tensor] = None,  # (B, T) for left-padded input_ids; 1 = token
              max_length: Optional[int] = None,  # Total tokens, prompt included
              max_new_tokens: Optional[int] = None,  # New tokens (default 100 when neither is given)
              temperature: float = 1.0,  # 0 = greedy
@@ -383,45 +472,35 @@ def generate(self: TransformerLM,
              seed: Optional[int] = None,  # Seed for reproducible sampling
              use_cache: bool = True,  # Incremental decoding with the KV cache
              overflow: str = 'slide',  # Past block_size: 'slide' or 'error'
-             slide_stride: Optional[int] = None,  # Tokens dropped at once when sliding (default block_size // 4)
+             slide_stride: Optional[int] = None,  # Tokens dropped at once when sliding (default block // 4)
              tokenizer: Optional[Tokenizer] = None,  # Default: `self.tokenizer`
             ):
     "Continue a prompt: text in, text out (a list for several prompts or samples); or ids in, ids out."
-    if (prompt is None) == (input_ids is None): raise ValueError('give either prompt (text) or input_ids (a tensor), not both or neither')
-    if prompt is not None:
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        texts = [p for p in prompts for _ in range(num_samples)]
-        for pieces in _text_generation(self, prompts, num_samples, max_length, max_new_tokens, temperature, top_k, top_p,
-                                       repetition_penalty, stop, seed, use_cache, overflow, slide_stride, tokenizer):
-            texts = [t + p for t, p in zip(texts, pieces)]
-        if num_samples == 1: return texts[0] if isinstance(prompt, str) else texts
-        return texts if isinstance(prompt, str) else [texts[i:i + num_samples] for i in range(0, len(texts), num_samples)]
-    if stop is not None: raise ValueError('stop strings need text: use prompt=..., or stop on token ids yourself')
-    if not isinstance(num_samples, int) or num_samples < 1: raise ValueError(f'num_samples must be a positive integer, got {num_samples}')
-    sampling, device = SamplingConfig(temperature, top_k, top_p, repetition_penalty), next(self.parameters()).device
-    squeeze = input_ids.dim() == 1
-    ids = (input_ids[None] if squeeze else input_ids).to(device)
-    if ids.size(1) == 0: raise ValueError('input_ids is empty; give at least one token')
-    mask = torch.ones_like(ids) if attention_mask is None else attention_mask.to(device)
-    if mask.shape != ids.shape: raise ValueError(f'attention_mask must have the shape of input_ids {tuple(ids.shape)}, got {tuple(mask.shape)}')
-    ids, mask = ids.repeat_interleave(num_samples, 0), mask.repeat_interleave(num_samples, 0)
-    budgets = _budgets(mask.sum(1).tolist(), max_length, max_new_tokens)
-    eot = _eot_ids(tokenizer or getattr(self, 'tokenizer', None))
-    if seed is None: seed = make_generators(None, 1)[0].initial_seed()
-    was_training = self.training; self.eval()
-    try: new = [tokens for tokens, _, _ in decode_steps(self, ids, mask, max_new_tokens=budgets, sampling=sampling,
-                                                       generators=make_generators(seed, ids.size(0), device), use_cache=use_cache,
-                                                       overflow=overflow, slide_stride=slide_stride, stop_ids=eot,
-                                                       pad_id=eot[0] if eot else 0)]
-    finally: self.train(was_training)
-    out = torch.cat([ids, torch.stack(new, 1)], 1) if new else ids
-    return out[0] if squeeze else out
+    if (prompt is None) == (input_ids is None):
+        raise ValueError('give either prompt (text) or input_ids (a tensor), not both or neither')
+    if input_ids is not None:
+        if stop is not None:
+            raise ValueError('stop strings need text: use prompt=..., or stop on token ids yourself')
+        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p,
+                        repetition_penalty=repetition_penalty)
+        return _ids_generation(self, input_ids, attention_mask, num_samples, max_length, max_new_tokens,
+                               sampling, seed, tokenizer, use_cache, overflow, slide_stride)
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    texts = [p for p in prompts for _ in range(num_samples)]
+    for pieces in _text_generation(self, prompts, num_samples, max_length, max_new_tokens, temperature,
+                                   top_k, top_p, repetition_penalty, stop, seed, use_cache, overflow,
+                                   slide_stride, tokenizer):
+        texts = [t + p for t, p in zip(texts, pieces)]
+    if num_samples == 1: return texts[0] if isinstance(prompt, str) else texts
+    if isinstance(prompt, str): return texts
+    return [texts[i:i + num_samples] for i in range(0, len(texts), num_samples)]
 
+# %% ../nbs/07_generation.ipynb #608d3be9
 @patch
 @delegates(TransformerLM.generate, but=['prompt', 'input_ids', 'attention_mask', 'num_samples'])
 def stream(self: TransformerLM,
            prompt: str,  # Text to continue
            **kwargs):
-    "Yield the continuation of `prompt` piece by piece as it is generated; the settings are those of `generate`."
+    "Yield the continuation of `prompt` piece by piece as it is generated, with the settings of `generate`."
     for pieces in _text_generation(self, [prompt], 1, **kwargs):
         if pieces[0]: yield pieces[0]
