@@ -1,4 +1,4 @@
-"""Mixed precision, exact gradient accumulation, clipping, schedules, memory options, evaluation in perplexity and bits per byte, and checkpoints that resume bit for bit.
+"""A training loop in fifteen lines, then the `Trainer` grown from it one method at a time: exact gradient accumulation, mixed precision, schedules, evaluation in bits per byte, and checkpoints that resume bit for bit.
 
 Docs: https://scratchlm.github.io/scratchlm/trainer.html.md"""
 
@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device, autocast_dtype,
-                            format_count, count_parameters)
+from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device,
+                            autocast_dtype, format_count, count_parameters)
 from .performance import flops_per_token, keep_freed_memory, measure_peak_flops
 from .model import TransformerLM
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state, set_rng_state,
@@ -26,20 +26,54 @@ from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError,
 from .data import TokenDataset, prepare, read_documents, file_signature
 from .tokenizer import Tokenizer, train_tokenizer
 
-
 # %% auto #0
-__all__ = ['autocast_context', 'optimizer_groups', 'make_optimizer', 'lr_multiplier', 'PlateauScheduler', 'BatchPlan',
-           'token_byte_lengths', 'TrainState', 'Trainer', 'build_training', 'KillAtStep']
+__all__ = ['BatchPlan', 'optimizer_groups', 'make_optimizer', 'lr_multiplier', 'PlateauScheduler', 'token_byte_lengths',
+           'build_training', 'TrainState', 'Trainer', 'autocast_context', 'KillAtStep']
 
-# %% ../nbs/05_trainer.ipynb #e326d862
-def autocast_context(precision: str, device: torch.device):
-    "The autocast context for `precision` on `device` (a null context for fp32)."
-    dtype = autocast_dtype(precision, device)
-    if dtype is None: return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+# %% ../nbs/05_trainer.ipynb #8a1488fd
+class BatchPlan:
+    "Maps (step, micro-batch) to dataset indices: seeded permutations per epoch, interleaved across ranks."
+    def __init__(self, num_examples: int,  # Examples (windows) in the dataset
+                 batch_size: int,  # Examples per micro-batch on each rank
+                 accumulation: int,  # Micro-batches per optimizer step
+                 seed: int = 0,  # Seed of every epoch's permutation
+                 rank: int = 0,  # This process's rank
+                 world_size: int = 1):  # Number of processes sharing each step
+        self.n, self.batch_size, self.accumulation = num_examples, batch_size, accumulation
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self._perm_epoch, self._perm = None, None
+
+    @property
+    def examples_per_step(self) -> int: return self.batch_size * self.accumulation * self.world_size
+
+    def steps_for_epochs(self, epochs: float) -> int:
+        "Optimizer steps that read `epochs` passes over the examples (at least one)."
+        return max(1, math.ceil(epochs * self.n / self.examples_per_step))
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if self._perm_epoch != epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._perm_epoch = epoch
+        return self._perm
+
+    def indices(self, step: int, micro: int) -> list[int]:
+        "Dataset indices of micro-batch `micro` of optimizer step `step`, on this rank."
+        first = (step * self.accumulation + micro) * self.batch_size
+        out = []
+        for j in range(first, first + self.batch_size):
+            g = j * self.world_size + self.rank
+            out.append(int(self._permutation(g // self.n)[g % self.n]))
+        return out
+
+    def epoch_at(self, step: int) -> float:
+        "Passes over the examples that `step` optimizer steps have read."
+        return step * self.examples_per_step / self.n
 
 # %% ../nbs/05_trainer.ipynb #c3e0c1f6
-def optimizer_groups(model: torch.nn.Module, weight_decay: float, decay_embeddings: bool = False) -> list[dict]:
+def optimizer_groups(model: torch.nn.Module,  # The model whose parameters are grouped
+                     weight_decay: float,  # Decay of the first group
+                     decay_embeddings: bool = False  # Decay the embedding matrices too
+                    ) -> list[dict]:
     "AdamW parameter groups: decay for 2-D weights (embeddings optional), none for norms and biases."
     decay, no_decay, seen = [], [], set()
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
@@ -50,25 +84,33 @@ def optimizer_groups(model: torch.nn.Module, weight_decay: float, decay_embeddin
         (decay if p.dim() >= 2 and (decay_embeddings or not is_embedding) else no_decay).append(p)
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
 
-def make_optimizer(model: torch.nn.Module, training, device: torch.device) -> torch.optim.Optimizer:
-    "The optimizer of `training.optimizer` (AdamW or SGD with momentum) from the training config, fused on CUDA."
+# %% ../nbs/05_trainer.ipynb #4d2c8b17
+def make_optimizer(model: torch.nn.Module,  # The model to optimize
+                   training,  # The configuration's `training` section (a `TrainingConfig`)
+                   device: torch.device  # Where the model is
+                  ) -> torch.optim.Optimizer:
+    "The optimizer of `training.optimizer` (AdamW or SGD with momentum), fused on CUDA."
     groups = optimizer_groups(model, training.weight_decay, training.decay_embeddings)
     kind = dict(fused=True) if device.type == 'cuda' else dict(foreach=True)
-    if training.optimizer == 'sgd': return torch.optim.SGD(groups, lr=training.learning_rate, momentum=training.beta1, **kind)
-    return torch.optim.AdamW(groups, lr=training.learning_rate, betas=(training.beta1, training.beta2), **kind)
+    if training.optimizer == 'sgd':
+        return torch.optim.SGD(groups, lr=training.learning_rate, momentum=training.beta1, **kind)
+    betas = (training.beta1, training.beta2)
+    return torch.optim.AdamW(groups, lr=training.learning_rate, betas=betas, **kind)
 
 # %% ../nbs/05_trainer.ipynb #7fdbc2d2
 def lr_multiplier(step: int,  # Optimizer step, from 0
                   schedule: str,  # cosine, linear, constant, wsd or plateau
-                  warmup_steps: int, total_steps: int,
+                  warmup_steps: int,  # Steps of the linear warm-up
+                  total_steps: int,  # Steps of the whole run
                   min_lr_ratio: float = 0.1,  # Final rate as a fraction of the peak
                   decay_fraction: float = 0.2  # Share of the post-warm-up steps that wsd spends decaying
                  ) -> float:
-    "The learning rate at `step` as a fraction of the peak (the plateau schedule's reductions are applied separately)."
+    "The learning rate at `step` as a fraction of the peak (the plateau schedule's cuts come separately)."
     if step < warmup_steps: return (step + 1) / warmup_steps
     span = max(1, total_steps - warmup_steps)
     progress = min(1.0, (step - warmup_steps) / span)
-    if schedule == 'cosine': return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == 'cosine':
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
     if schedule == 'linear': return 1 - (1 - min_lr_ratio) * progress
     if schedule in ('constant', 'plateau'): return 1.0
     if schedule == 'wsd':
@@ -76,56 +118,33 @@ def lr_multiplier(step: int,  # Optimizer step, from 0
         return 1.0 if progress < start else 1 - (1 - min_lr_ratio) * (progress - start) / decay_fraction
     raise ConfigError(f"training.lr_schedule: unknown schedule {schedule!r}")
 
+# %% ../nbs/05_trainer.ipynb #6f8a2c4b
 @dataclass
 class PlateauScheduler:
-    "Halve the rate when the validation loss has not improved by `threshold` (relative) for `patience` evaluations."
-    patience: int = 2
-    factor: float = 0.5
-    min_scale: float = 0.1
-    threshold: float = 1e-3
-    scale: float = 1.0
-    best: float = math.inf
-    bad_evals: int = 0
+    "Cut the rate by `factor` after `patience` evaluations without a relative improvement of `threshold`."
+    patience: int = 2  # Evaluations without improvement before a cut
+    factor: float = 0.5  # What a cut multiplies the scale by
+    min_scale: float = 0.1  # The floor of the scale
+    threshold: float = 1e-3  # Relative improvement of the validation loss that counts
+    scale: float = 1.0  # The current multiplier of the rate
+    best: float = math.inf  # The best validation loss so far
+    bad_evals: int = 0  # Evaluations since the last improvement or cut
 
     def step(self, val_loss: float) -> float:
+        "Take one evaluation's loss into account and return the scale."
         if val_loss < self.best * (1 - self.threshold): self.best, self.bad_evals = val_loss, 0
         else:
             self.bad_evals += 1
-            if self.bad_evals >= self.patience: self.scale, self.bad_evals = max(self.min_scale, self.scale * self.factor), 0
+            if self.bad_evals >= self.patience:
+                self.scale, self.bad_evals = max(self.min_scale, self.scale * self.factor), 0
         return self.scale
 
     def state_dict(self) -> dict: return asdict(self)
     def load_state_dict(self, d: dict): self.__dict__.update(d)
 
-# %% ../nbs/05_trainer.ipynb #8a1488fd
-class BatchPlan:
-    "Maps (step, micro-batch) to dataset indices: seeded permutations per epoch, interleaved across ranks."
-    def __init__(self, num_examples: int, batch_size: int, accumulation: int, seed: int = 0, rank: int = 0, world_size: int = 1):
-        self.n, self.batch_size, self.accumulation, self.seed, self.rank, self.world_size = num_examples, batch_size, accumulation, seed, rank, world_size
-        self._perm_epoch, self._perm = None, None
-
-    @property
-    def examples_per_step(self) -> int: return self.batch_size * self.accumulation * self.world_size
-
-    def steps_for_epochs(self, epochs: float) -> int: return max(1, math.ceil(epochs * self.n / self.examples_per_step))
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        if self._perm_epoch != epoch:
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n); self._perm_epoch = epoch
-        return self._perm
-
-    def indices(self, step: int, micro: int) -> list[int]:
-        first = (step * self.accumulation + micro) * self.batch_size
-        out = []
-        for j in range(first, first + self.batch_size):
-            g = j * self.world_size + self.rank
-            out.append(int(self._permutation(g // self.n)[g % self.n]))
-        return out
-
-    def epoch_at(self, step: int) -> float: return step * self.examples_per_step / self.n
-
 # %% ../nbs/05_trainer.ipynb #74ba2d93
-def token_byte_lengths(tokenizer: Tokenizer) -> torch.Tensor:
+def token_byte_lengths(tokenizer: Tokenizer  # Any tokenizer of 01_tokenizer
+                      ) -> torch.Tensor:
     "(vocab_size,) UTF-8 bytes each token id stands for; 0 for special tokens."
     specials = set(tokenizer.special_tokens.values())
     as_bytes = getattr(tokenizer, 'decode_bytes', None)
@@ -134,6 +153,60 @@ def token_byte_lengths(tokenizer: Tokenizer) -> torch.Tensor:
         if i in specials: lengths.append(0)
         else: lengths.append(len(as_bytes([i])) if as_bytes else len(tokenizer.decode([i]).encode('utf-8')))
     return torch.tensor(lengths, dtype=torch.long)
+
+# %% ../nbs/05_trainer.ipynb #c0c996dc
+def _tokenizer_for(cfg: Config, train_paths, progress: bool) -> Tokenizer:
+    "The tokenizer `cfg` asks for: loaded from `tokenizer.path`, or trained on the training files (cached)."
+    from scratchlm.tokenizer import load_tokenizer
+    tc = cfg.tokenizer
+    if tc.path: return load_tokenizer(tc.path)
+    inputs = dict(files=file_signature(train_paths), tokenizer=asdict(tc), text_column=cfg.data.text_column)
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
+    cached = Path(cfg.data.cache_dir) / f"tokenizer-{tc.type}-{tc.vocab_size}-{digest}.json"
+    if cached.exists(): return load_tokenizer(cached)
+    if progress: print(f'training a {tc.type} tokenizer with {tc.vocab_size:,} tokens ...', file=sys.stderr)
+    docs = read_documents(train_paths, text_column=cfg.data.text_column)
+    tok = train_tokenizer(docs, vocab_size=tc.vocab_size, type=tc.type, special_tokens=tc.special_tokens,
+                          sentencepiece_model=tc.sentencepiece_model)
+    tok.save(cached)
+    return tok
+
+# %% ../nbs/05_trainer.ipynb #1f7c3d88
+def build_training(cfg: Config,  # The whole configuration
+                   progress: bool = True  # Print what happens
+                  ) -> tuple:
+    "Tokenizer, token files, model and datasets for `cfg`: (model, train_data, valid_data, tokenizer, cfg)."
+    from scratchlm.core import write_story_split
+    cfg = dataclasses.replace(cfg)
+    d = cfg.data
+    if d.paths: train_paths, valid_paths = d.paths, d.valid_paths or None
+    else:
+        folder = Path(d.cache_dir) / f'stories-{d.stories}-seed{cfg.training.seed}'
+        if not (folder / 'valid.txt').exists():
+            n_valid = max(1, int(d.stories * d.valid_fraction))
+            write_story_split(folder, n_train=d.stories, n_valid=n_valid, seed=cfg.training.seed)
+        train_paths, valid_paths = [folder / 'train.txt'], [folder / 'valid.txt']
+    tok = _tokenizer_for(cfg, train_paths, progress)
+    prepared = prepare(train_paths, tok, d.cache_dir, valid_paths=valid_paths,
+                       valid_fraction=d.valid_fraction, text_column=d.text_column, seed=cfg.training.seed,
+                       num_workers=d.num_workers, progress=progress)
+    if progress and not prepared.cached:
+        for split, s in prepared.summary.items():
+            print(f"{split}: {s['reader']}; {s['tokens']:,} tokens", file=sys.stderr)
+    if cfg.model.vocab_size != tok.vocab_size:
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, vocab_size=tok.vocab_size))
+    seed_everything(cfg.training.seed)
+    model = TransformerLM(cfg.model)
+    B = cfg.model.block_size
+    train_data = TokenDataset(prepared.train_path, B, mode='sequential')
+    if d.sampling == 'random':   # as many distinct random windows as the run will read
+        t = cfg.training
+        per_step = t.batch_size * t.gradient_accumulation_steps * int(os.environ.get('WORLD_SIZE', '1'))
+        steps = t.max_steps or math.ceil(t.epochs * len(train_data) / per_step)
+        samples = steps * per_step
+        train_data = TokenDataset(prepared.train_path, B, mode='random', samples=samples, seed=t.seed)
+    valid_data = TokenDataset(prepared.valid_path, B, mode='sequential')
+    return model, train_data, valid_data, tok, cfg
 
 # %% ../nbs/05_trainer.ipynb #34e45e46
 @dataclass
@@ -150,29 +223,32 @@ def _dist_info() -> tuple[int, int]:
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
+# %% ../nbs/05_trainer.ipynb #e8c1b5d3
 class Trainer:
     "Trains a TransformerLM on TokenDatasets as the config's `training` section says."
-    def __init__(self, model: TransformerLM,  # The model (a plain TransformerLM; wrap it for DDP/FSDP via `wrap`)
+    def __init__(self, model: TransformerLM,  # The model, plain (`wrap` wraps it for DDP or FSDP)
                  config: Config,  # The whole configuration (its `training` section drives the loop)
                  train_data: TokenDataset,  # Training windows (sequential mode: epochs are exact passes)
                  valid_data: Optional[TokenDataset] = None,  # Validation windows
                  tokenizer: Optional[Tokenizer] = None,  # Saved in checkpoints; enables bits per byte
                  callbacks=(),  # Objects with optional on_step_end(trainer) / on_eval_end(trainer, metrics)
-                 wrap=None):  # Optional function model -> wrapped model (DDP, FSDP), applied after moving to the device
+                 wrap=None):  # Optional function model -> wrapped model (DDP, FSDP), applied on the device
         self.config, t = config, config.training
         self.device = get_device(t.device)
         autocast_dtype(t.precision, self.device)                     # fail early on an impossible precision
         self.rank, self.world_size = _dist_info()
         self.is_main = self.rank == 0
-        # glibc would hand each step's freed activations back to the OS and fault them in again (00_core)
+        # glibc would hand each step's freed activations back to the OS and fault them in again
         if self.device.type == 'cpu' and t.keep_freed_memory: keep_freed_memory()
         self.model = model.to(self.device)
         self.engine = wrap(self.model) if wrap else self.model       # what forward/backward run through
-        self.train_data, self.valid_data, self.tokenizer, self.callbacks = train_data, valid_data, tokenizer, list(callbacks)
+        self.train_data, self.valid_data = train_data, valid_data
+        self.tokenizer, self.callbacks = tokenizer, list(callbacks)
         self.optimizer = make_optimizer(self.model, t, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == 'fp16')
         self.plateau = PlateauScheduler(patience=t.plateau_patience, min_scale=t.min_lr_ratio)
-        self.plan = BatchPlan(len(train_data), t.batch_size, t.gradient_accumulation_steps, t.seed, self.rank, self.world_size)
+        self.plan = BatchPlan(len(train_data), t.batch_size, t.gradient_accumulation_steps, t.seed,
+                              self.rank, self.world_size)
         steps = self.plan.steps_for_epochs(t.epochs)
         self.total_steps = min(steps, t.max_steps) if t.max_steps else steps
         self.state = TrainState()
@@ -183,269 +259,294 @@ class Trainer:
         self.peak_flops = None
         self.history: list[dict] = []
 
-    # -- one step ---------------------------------------------------------------------------------------------
-    def micro_batch(self, step: int, micro: int):
-        idx = self.plan.indices(step, micro)
-        xs, ys = zip(*(self.train_data[i] for i in idx))
-        return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
+# %% ../nbs/05_trainer.ipynb #a8d2f1e6
+@patch
+def micro_batch(self: Trainer, step: int, micro: int):
+    "Inputs and targets of micro-batch `micro` of optimizer step `step`, on the device."
+    idx = self.plan.indices(step, micro)
+    xs, ys = zip(*(self.train_data[i] for i in idx))
+    return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
 
-    def lr_at(self, step: int) -> float:
-        t = self.config.training
-        return t.learning_rate * lr_multiplier(step, t.lr_schedule, t.warmup_steps, self.total_steps, t.min_lr_ratio) * self.plateau.scale
+@patch
+def lr_at(self: Trainer, step: int) -> float:
+    "The learning rate of optimizer step `step`."
+    t = self.config.training
+    multiplier = lr_multiplier(step, t.lr_schedule, t.warmup_steps, self.total_steps, t.min_lr_ratio)
+    return t.learning_rate * multiplier * self.plateau.scale
 
-    def _no_sync(self, last: bool):
-        "Skip the gradient all-reduce on all but the last micro-batch: DDP's no_sync, FSDP2's set_requires_gradient_sync."
-        if self.world_size == 1: return contextlib.nullcontext()
-        if hasattr(self.engine, 'set_requires_gradient_sync'):
-            self.engine.set_requires_gradient_sync(last); return contextlib.nullcontext()
-        return self.engine.no_sync() if not last and hasattr(self.engine, 'no_sync') else contextlib.nullcontext()
+# %% ../nbs/05_trainer.ipynb #e326d862
+def autocast_context(precision: str,  # 'fp32', 'bf16' or 'fp16'
+                     device: torch.device  # Where the forward pass runs
+                    ):
+    "The autocast context for `precision` on `device` (a null context for fp32)."
+    dtype = autocast_dtype(precision, device)
+    if dtype is None: return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
-    def train_step(self) -> dict:
-        "One optimizer step; returns its loss (mean over target tokens), gradient norm and whether it was skipped."
-        t, step = self.config.training, self.state.step
-        self.engine.train()
-        batches = [self.micro_batch(step, m) for m in range(t.gradient_accumulation_steps)]
-        n_tokens = sum((y != -100).sum() for _, y in batches).float()
-        if self.world_size > 1: torch.distributed.all_reduce(n_tokens)
-        loss_sum = torch.zeros((), device=self.device)
-        offload = torch.autograd.graph.save_on_cpu(pin_memory=True) if t.offload_activations and self.device.type == 'cuda' else contextlib.nullcontext()
-        for m, (x, y) in enumerate(batches):
-            last = m == len(batches) - 1
-            sync = self._no_sync(last)
-            with sync, offload:
-                with autocast_context(t.precision, self.device):
-                    loss = self.engine(x, y, reduction='sum').loss
-                self.scaler.scale(loss * (self.world_size / n_tokens)).backward()
-            loss_sum += loss.detach().float()
-        if self.world_size > 1: torch.distributed.all_reduce(loss_sum)
-        self.scaler.unscale_(self.optimizer)
-        max_norm = t.grad_clip if t.grad_clip > 0 else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        if hasattr(grad_norm, 'full_tensor'): grad_norm = grad_norm.full_tensor()   # FSDP2: a sharded norm
-        lr = self.lr_at(step)
-        for g in self.optimizer.param_groups: g['lr'] = lr
-        skipped = not torch.isfinite(grad_norm).item()
-        if skipped:                                   # never let inf/NaN reach the weights
-            self.state.skipped_steps += 1
-            if self.scaler.is_enabled(): self.scaler.update()   # halves the scale
-        else:
-            self.scaler.step(self.optimizer); self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.state.step += 1
-        self.state.tokens_seen += self.tokens_per_step
-        return dict(loss=(loss_sum / n_tokens).item(), grad_norm=grad_norm.item(), lr=lr, skipped=skipped)
+# %% ../nbs/05_trainer.ipynb #d0b7f3a5
+@patch
+def _no_sync(self: Trainer, last: bool):
+    "Skip the gradients' all-reduce on all but the last micro-batch (DDP's no_sync, FSDP2's sync flag)."
+    if self.world_size == 1: return contextlib.nullcontext()
+    if hasattr(self.engine, 'set_requires_gradient_sync'):
+        self.engine.set_requires_gradient_sync(last)
+        return contextlib.nullcontext()
+    return self.engine.no_sync() if not last and hasattr(self.engine, 'no_sync') else contextlib.nullcontext()
 
-    # -- evaluation ---------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def evaluate(self, data: Optional[TokenDataset] = None, max_batches: Optional[int] = None) -> dict:
-        "Mean loss (nats/token), perplexity and bits per byte on the first `eval_steps` batches of `data`."
-        data = data if data is not None else self.valid_data
-        if data is None: return {}
-        t = self.config.training
-        max_batches = max_batches or t.eval_steps
-        was_training = self.model.training
-        self.model.eval()
-        nll = count = nll_text = text_bytes = 0.0
-        B = t.batch_size
-        for b in range(min(max_batches, math.ceil(len(data) / B))):
-            idx = range(b * B, min(len(data), (b + 1) * B))
-            xs, ys = zip(*(data[i] for i in idx))
-            x, y = torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
+@patch
+def _offload(self: Trainer):
+    "Keep the tensors saved for backward in pinned CPU memory (`training.offload_activations`, CUDA only)."
+    if self.config.training.offload_activations and self.device.type == 'cuda':
+        return torch.autograd.graph.save_on_cpu(pin_memory=True)
+    return contextlib.nullcontext()
+
+# %% ../nbs/05_trainer.ipynb #5f1c8e3a
+@patch
+def train_step(self: Trainer) -> dict:
+    "One optimizer step: its loss (mean over target tokens), gradient norm, rate, and whether it was skipped."
+    t, step = self.config.training, self.state.step
+    self.engine.train()
+    batches = [self.micro_batch(step, m) for m in range(t.gradient_accumulation_steps)]
+    n_tokens = sum((y != -100).sum() for _, y in batches).float()
+    if self.world_size > 1: torch.distributed.all_reduce(n_tokens)
+    loss_sum = torch.zeros((), device=self.device)
+    for m, (x, y) in enumerate(batches):
+        with self._no_sync(last=m == len(batches) - 1), self._offload():
             with autocast_context(t.precision, self.device):
-                logits = self.model(x).logits
-            losses = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction='none', ignore_index=-100)
-            valid = y.flatten() != -100
-            nll += losses[valid].sum().item(); count += valid.sum().item()
-            if self.token_bytes is not None:
-                nbytes = self.token_bytes[y.flatten().clamp(min=0)] * valid
-                nll_text += losses[nbytes > 0].sum().item(); text_bytes += nbytes.sum().item()
-        self.model.train(was_training)
-        loss = nll / max(count, 1)
-        out = dict(val_loss=loss, val_ppl=math.exp(min(loss, 50)))
-        if text_bytes: out['val_bpb'] = nll_text / math.log(2) / text_bytes
-        return out
-
-    # -- checkpoints ----------------------------------------------------------------------------------------------
-    def checkpoint(self) -> dict:
-        "The full training state. Under DDP/FSDP every rank must call it (FSDP gathers the shards); rank 0's copy is complete."
-        # torch.distributed.checkpoint costs half a second to import: only a run that saves pays it
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
-        full = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        rngs = [None] * self.world_size
-        if self.world_size > 1: torch.distributed.all_gather_object(rngs, rng_state())
-        return dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, config=self.config.to_dict(),
-                    model=get_model_state_dict(self.model, options=full),
-                    optimizer=get_optimizer_state_dict(self.model, self.optimizer, options=full),
-                    scaler=self.scaler.state_dict(), plateau=self.plateau.state_dict(), state=asdict(self.state),
-                    rng=rng_state(), rng_per_rank=rngs if self.world_size > 1 else [],
-                    tokenizer=self.tokenizer.to_dict() if self.tokenizer is not None else None)
-
-    def save(self, name: str = 'last.pth') -> Path:
-        "Write the checkpoint atomically (rank 0 writes; every rank takes part in gathering it)."
-        path = self.out_dir / name
-        ckpt = self.checkpoint()
-        if self.is_main: atomic_torch_save(ckpt, path)
-        if self.world_size > 1: torch.distributed.barrier()
-        return path
-
-    def resume(self, path) -> 'Trainer':
-        "Continue from a checkpoint: weights, optimizer, scaler, schedule, counters and RNG states; any world size."
-        ckpt = load_checkpoint(path, map_location='cpu')
-        saved = config_from_dict(ckpt['config']).model
-        if saved != self.model.config:
-            diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(self.model.config, f.name)]
-            raise CheckpointError(f"{path} holds a model with a different configuration ({', '.join(diff)}); resume with the same model settings")
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
-        full = StateDictOptions(full_state_dict=True)
-        set_model_state_dict(self.model, ckpt['model'], options=full)
-        set_optimizer_state_dict(self.model, self.optimizer, ckpt['optimizer'], options=full)
-        self.scaler.load_state_dict(ckpt['scaler'])
-        self.plateau.load_state_dict(ckpt['plateau'])
-        self.state = TrainState(**ckpt['state'])
-        per_rank = ckpt.get('rng_per_rank') or []
-        # the same world size gets each rank's own generators back; another world size starts rank r from rank 0's
-        set_rng_state(per_rank[self.rank] if len(per_rank) == self.world_size else ckpt['rng'])
-        if len(per_rank) != self.world_size and self.rank: torch.manual_seed(self.config.training.seed + self.state.step * 1009 + self.rank)
-        self._truncate_metrics(self.state.step)
-        return self
-
-    # -- records ------------------------------------------------------------------------------------------------
-    def _truncate_metrics(self, step: int):
-        "Drop records after `step` (written by a run that died after its last checkpoint)."
-        path = self.out_dir / 'metrics.jsonl'
-        if not (self.is_main and path.exists()): return
-        keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
-        path.write_text(''.join(l + '\n' for l in keep))
-        self.history = [json.loads(l) for l in keep]
-
-    def log(self, record: dict):
-        self.history.append(record)
-        if self.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / 'metrics.jsonl', 'a') as f: f.write(json.dumps(record) + '\n')
-
-    def plot(self) -> Optional[Path]:
-        "Train/valid loss and learning rate against step, saved as training.png beside the checkpoints."
-        if not self.is_main or not self.history: return None
-        import matplotlib.pyplot as plt
-        train = [r for r in self.history if 'loss' in r]; valid = [r for r in self.history if 'val_loss' in r]
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
-        a1.plot([r['step'] for r in train], [r['loss'] for r in train], label='train', alpha=.8)
-        if valid: a1.plot([r['step'] for r in valid], [r['val_loss'] for r in valid], 'o-', label='valid')
-        a1.set_xlabel('step'); a1.set_ylabel('loss (nats/token)'); a1.legend()
-        a2.plot([r['step'] for r in train], [r['lr'] for r in train]); a2.set_xlabel('step'); a2.set_ylabel('learning rate')
-        fig.tight_layout(); path = self.out_dir / 'training.png'
-        fig.savefig(path, dpi=100); plt.close(fig)
-        return path
-
-    # -- the loop -------------------------------------------------------------------------------------------------
-    def describe(self) -> str:
-        t = self.config.training
-        return (f"model {format_count(count_parameters(self.model))} parameters | {self.tokens_per_step:,} tokens per step "
-                f"(batch {t.batch_size} x block {self.train_data.block_size} x accumulation {t.gradient_accumulation_steps}"
-                f"{f' x {self.world_size} ranks' if self.world_size > 1 else ''}) | {self.total_steps:,} steps = "
-                f"{self.plan.epoch_at(self.total_steps):.2f} epochs of {len(self.train_data) * self.train_data.block_size:,} tokens | "
-                f"{t.precision} on {self.device}")
-
-    def fit(self, progress: bool = True) -> dict:
-        "Train to the end (or early stop) and return the last evaluation."
-        t = self.config.training
-        if self.is_main and progress: print(self.describe(), file=sys.stderr)
-        self.peak_flops = self.peak_flops or measure_peak_flops(self.device, autocast_dtype(t.precision, self.device) or torch.float32)
-        bar = tqdm(total=self.total_steps, initial=self.state.step, disable=not (progress and self.is_main), desc='training', dynamic_ncols=True)
-        last_eval, t0, tokens0 = {}, time.perf_counter(), self.state.tokens_seen
-        while self.state.step < self.total_steps:
-            out = self.train_step()
-            step = self.state.step
-            if step % t.log_interval == 0 or step == self.total_steps:
-                elapsed = time.perf_counter() - t0
-                tps = (self.state.tokens_seen - tokens0) / max(elapsed, 1e-9)
-                record = dict(step=step, loss=out['loss'], lr=out['lr'], grad_norm=out['grad_norm'], tokens_per_s=tps,
-                              mfu=tps * self.flops_per_token / self.peak_flops / self.world_size, skipped_steps=self.state.skipped_steps)
-                self.log(record)
-                bar.set_postfix(loss=f"{out['loss']:.3f}", lr=f"{out['lr']:.2e}", tok_s=f'{tps:,.0f}', mfu=f"{record['mfu']:.0%}")
-                t0, tokens0 = time.perf_counter(), self.state.tokens_seen
-            bar.update(1)
-            for cb in self.callbacks:
-                if hasattr(cb, 'on_step_end'): cb.on_step_end(self)
-            if step % t.eval_interval == 0 or step == self.total_steps:
-                last_eval = self._evaluate_and_save()
-                if t.patience and self.state.evals_without_improvement >= t.patience:
-                    if self.is_main: print(f'early stop at step {step}: no improvement in {t.patience} evaluations', file=sys.stderr)
-                    break
-        bar.close()
-        self.plot()
-        return last_eval
-
-    def _evaluate_and_save(self) -> dict:
-        metrics = self.evaluate()
-        step = self.state.step
-        if metrics:
-            self.log(dict(step=step, **metrics))
-            if metrics['val_loss'] < self.state.best_val_loss:
-                self.state.best_val_loss, self.state.evals_without_improvement = metrics['val_loss'], 0
-                self.save('best_model.pth')
-            else: self.state.evals_without_improvement += 1
-            if self.config.training.lr_schedule == 'plateau': self.plateau.step(metrics['val_loss'])
-        self.save('last.pth')
-        for cb in self.callbacks:
-            if hasattr(cb, 'on_eval_end'): cb.on_eval_end(self, metrics)
-        return metrics
-
-# %% ../nbs/05_trainer.ipynb #c0c996dc
-def _tokenizer_for(cfg: Config, train_paths, progress: bool) -> Tokenizer:
-    from scratchlm.tokenizer import load_tokenizer
-    tc = cfg.tokenizer
-    if tc.path: return load_tokenizer(tc.path)
-    key = json.dumps(dict(files=file_signature(train_paths), tokenizer=asdict(tc), text_column=cfg.data.text_column), sort_keys=True)
-    cached = Path(cfg.data.cache_dir) / f"tokenizer-{tc.type}-{tc.vocab_size}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
-    if cached.exists(): return load_tokenizer(cached)
-    if progress: print(f'training a {tc.type} tokenizer with {tc.vocab_size:,} tokens ...', file=sys.stderr)
-    docs = read_documents(train_paths, text_column=cfg.data.text_column)
-    tok = train_tokenizer(docs, vocab_size=tc.vocab_size, type=tc.type, special_tokens=tc.special_tokens,
-                          sentencepiece_model=tc.sentencepiece_model)
-    tok.save(cached)
-    return tok
-
-def build_training(cfg: Config,  # The whole configuration
-                   progress: bool = True  # Print what happens
-                  ) -> tuple:
-    "Tokenizer, token files, model and datasets for `cfg`: returns (model, train_data, valid_data, tokenizer, cfg)."
-    from scratchlm.core import write_story_split
-    cfg = dataclasses.replace(cfg)
-    d = cfg.data
-    if d.paths: train_paths, valid_paths = d.paths, d.valid_paths or None
+                loss = self.engine(x, y, reduction='sum').loss
+            self.scaler.scale(loss * (self.world_size / n_tokens)).backward()
+        loss_sum += loss.detach().float()
+    if self.world_size > 1: torch.distributed.all_reduce(loss_sum)
+    self.scaler.unscale_(self.optimizer)
+    max_norm = t.grad_clip if t.grad_clip > 0 else math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+    if hasattr(grad_norm, 'full_tensor'): grad_norm = grad_norm.full_tensor()   # FSDP2: a sharded norm
+    lr = self.lr_at(step)
+    for g in self.optimizer.param_groups: g['lr'] = lr
+    skipped = not torch.isfinite(grad_norm).item()
+    if skipped:                                              # never let inf/NaN reach the weights
+        self.state.skipped_steps += 1
+        if self.scaler.is_enabled(): self.scaler.update()    # halves the scale
     else:
-        folder = Path(d.cache_dir) / f'stories-{d.stories}-seed{cfg.training.seed}'
-        if not (folder / 'valid.txt').exists():
-            n_valid = max(1, int(d.stories * d.valid_fraction))
-            write_story_split(folder, n_train=d.stories, n_valid=n_valid, seed=cfg.training.seed)
-        train_paths, valid_paths = [folder / 'train.txt'], [folder / 'valid.txt']
-    tok = _tokenizer_for(cfg, train_paths, progress)
-    prepared = prepare(train_paths, tok, d.cache_dir, valid_paths=valid_paths, valid_fraction=d.valid_fraction,
-                       text_column=d.text_column, seed=cfg.training.seed, num_workers=d.num_workers, progress=progress)
-    if progress and not prepared.cached:
-        for split, s in prepared.summary.items(): print(f"{split}: {s['reader']}; {s['tokens']:,} tokens", file=sys.stderr)
-    if cfg.model.vocab_size != tok.vocab_size:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, vocab_size=tok.vocab_size))
-    seed_everything(cfg.training.seed)
-    model = TransformerLM(cfg.model)
-    train_data = TokenDataset(prepared.train_path, cfg.model.block_size, mode='sequential')
-    if d.sampling == 'random':   # as many distinct random windows as the run will read (nanoGPT's sampling, but indexable)
-        t = cfg.training
-        per_step = t.batch_size * t.gradient_accumulation_steps * int(os.environ.get('WORLD_SIZE', '1'))
-        steps = t.max_steps or math.ceil(t.epochs * len(train_data) / per_step)
-        train_data = TokenDataset(prepared.train_path, cfg.model.block_size, mode='random', samples=steps * per_step, seed=t.seed)
-    valid_data = TokenDataset(prepared.valid_path, cfg.model.block_size, mode='sequential')
-    return model, train_data, valid_data, tok, cfg
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+    self.optimizer.zero_grad(set_to_none=True)
+    self.state.step += 1
+    self.state.tokens_seen += self.tokens_per_step
+    return dict(loss=(loss_sum / n_tokens).item(), grad_norm=grad_norm.item(), lr=lr, skipped=skipped)
+
+# %% ../nbs/05_trainer.ipynb #0c5e8b3f
+@patch
+@torch.no_grad()
+def evaluate(self: Trainer,
+             data: Optional[TokenDataset] = None,  # Windows to evaluate on; default: the validation data
+             max_batches: Optional[int] = None  # Batches to read; default: `training.eval_steps`
+            ) -> dict:
+    "Mean loss (nats/token), perplexity and bits per byte on the first `max_batches` batches of `data`."
+    data = data if data is not None else self.valid_data
+    if data is None: return {}
+    t = self.config.training
+    max_batches = max_batches or t.eval_steps
+    was_training = self.model.training
+    self.model.eval()
+    nll = count = nll_text = text_bytes = 0.0
+    B = t.batch_size
+    for b in range(min(max_batches, math.ceil(len(data) / B))):
+        xs, ys = zip(*(data[i] for i in range(b * B, min(len(data), (b + 1) * B))))
+        x, y = torch.stack(xs).to(self.device), torch.stack(ys).to(self.device).flatten()
+        with autocast_context(t.precision, self.device):
+            logits = self.model(x).logits
+        losses = F.cross_entropy(logits.float().flatten(0, 1), y, reduction='none', ignore_index=-100)
+        valid = y != -100
+        nll += losses[valid].sum().item()
+        count += valid.sum().item()
+        if self.token_bytes is not None:
+            nbytes = self.token_bytes[y.clamp(min=0)] * valid
+            nll_text += losses[nbytes > 0].sum().item()
+            text_bytes += nbytes.sum().item()
+    self.model.train(was_training)
+    loss = nll / max(count, 1)
+    out = dict(val_loss=loss, val_ppl=math.exp(min(loss, 50)))
+    if text_bytes: out['val_bpb'] = nll_text / math.log(2) / text_bytes
+    return out
+
+# %% ../nbs/05_trainer.ipynb #d4f2a9b1
+@patch
+def _truncate_metrics(self: Trainer, step: int):
+    "Drop records after `step` (written by a run that died after its last checkpoint)."
+    path = self.out_dir / 'metrics.jsonl'
+    if not (self.is_main and path.exists()): return
+    keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
+    path.write_text(''.join(l + '\n' for l in keep))
+    self.history = [json.loads(l) for l in keep]
+
+@patch
+def log(self: Trainer,
+        record: dict):  # One record: its `step` and metrics
+    "Keep `record` in `history` and append it to `metrics.jsonl` (rank 0)."
+    self.history.append(record)
+    if self.is_main:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / 'metrics.jsonl', 'a') as f: f.write(json.dumps(record) + '\n')
+
+# %% ../nbs/05_trainer.ipynb #a7c5d2e4
+@patch
+def plot(self: Trainer) -> Optional[Path]:
+    "Train/valid loss and learning rate against step, saved as training.png beside the checkpoints."
+    if not self.is_main or not self.history: return None
+    import matplotlib.pyplot as plt
+    train = [r for r in self.history if 'loss' in r]
+    valid = [r for r in self.history if 'val_loss' in r]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a1.plot([r['step'] for r in train], [r['loss'] for r in train], label='train', alpha=.8)
+    if valid: a1.plot([r['step'] for r in valid], [r['val_loss'] for r in valid], 'o-', label='valid')
+    a1.set_xlabel('step')
+    a1.set_ylabel('loss (nats/token)')
+    a1.legend()
+    a2.plot([r['step'] for r in train], [r['lr'] for r in train])
+    a2.set_xlabel('step')
+    a2.set_ylabel('learning rate')
+    fig.tight_layout()
+    path = self.out_dir / 'training.png'
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+# %% ../nbs/05_trainer.ipynb #c9e7f4a6
+@patch
+def checkpoint(self: Trainer) -> dict:
+    "The full training state. Under DDP/FSDP every rank calls it (FSDP gathers shards); rank 0's is whole."
+    # torch.distributed.checkpoint costs half a second to import: only a run that saves pays it
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                         get_optimizer_state_dict)
+    full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    rngs = [None] * self.world_size
+    if self.world_size > 1: torch.distributed.all_gather_object(rngs, rng_state())
+    return dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, config=self.config.to_dict(),
+                model=get_model_state_dict(self.model, options=full),
+                optimizer=get_optimizer_state_dict(self.model, self.optimizer, options=full),
+                scaler=self.scaler.state_dict(), plateau=self.plateau.state_dict(), state=asdict(self.state),
+                rng=rng_state(), rng_per_rank=rngs if self.world_size > 1 else [],
+                tokenizer=self.tokenizer.to_dict() if self.tokenizer is not None else None)
+
+@patch
+def save(self: Trainer,
+         name: str = 'last.pth'  # File name in `training.out_dir`
+        ) -> Path:
+    "Write the checkpoint atomically (rank 0 writes; every rank takes part in gathering it)."
+    path = self.out_dir / name
+    ckpt = self.checkpoint()
+    if self.is_main: atomic_torch_save(ckpt, path)
+    if self.world_size > 1: torch.distributed.barrier()
+    return path
+
+# %% ../nbs/05_trainer.ipynb #f2b0c7d9
+@patch
+def resume(self: Trainer,
+           path  # A checkpoint written by `save`
+          ) -> Trainer:
+    "Continue from a checkpoint: weights, optimizer, scaler, schedule, counters, RNG states; any world size."
+    ckpt = load_checkpoint(path, map_location='cpu')
+    saved, mine = config_from_dict(ckpt['config']).model, self.model.config
+    if saved != mine:
+        diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(mine, f.name)]
+        raise CheckpointError(f"{path} holds a model with a different configuration ({', '.join(diff)}); "
+                              "resume with the same model settings")
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
+                                                         set_optimizer_state_dict)
+    full = StateDictOptions(full_state_dict=True)
+    set_model_state_dict(self.model, ckpt['model'], options=full)
+    set_optimizer_state_dict(self.model, self.optimizer, ckpt['optimizer'], options=full)
+    self.scaler.load_state_dict(ckpt['scaler'])
+    self.plateau.load_state_dict(ckpt['plateau'])
+    self.state = TrainState(**ckpt['state'])
+    per_rank = ckpt.get('rng_per_rank') or []
+    set_rng_state(per_rank[self.rank] if len(per_rank) == self.world_size else ckpt['rng'])
+    if len(per_rank) != self.world_size and self.rank:
+        torch.manual_seed(self.config.training.seed + self.state.step * 1009 + self.rank)
+    self._truncate_metrics(self.state.step)
+    return self
+
+# %% ../nbs/05_trainer.ipynb #d6f4a1b3
+@patch
+def describe(self: Trainer) -> str:
+    "Parameters, tokens per step (and their factors), steps and epochs, precision and device, in one line."
+    t, block = self.config.training, self.train_data.block_size
+    ranks = f' x {self.world_size} ranks' if self.world_size > 1 else ''
+    epochs = self.plan.epoch_at(self.total_steps)
+    return (f"model {format_count(count_parameters(self.model))} parameters | "
+            f"{self.tokens_per_step:,} tokens per step "
+            f"(batch {t.batch_size} x block {block} x accumulation {t.gradient_accumulation_steps}{ranks}) | "
+            f"{self.total_steps:,} steps = {epochs:.2f} epochs of {len(self.train_data) * block:,} tokens | "
+            f"{t.precision} on {self.device}")
+
+# %% ../nbs/05_trainer.ipynb #a9c7d4e6
+@patch
+def _evaluate_and_save(self: Trainer) -> dict:
+    "Evaluate, log, save best_model.pth (if better) and last.pth, step the plateau schedule, run callbacks."
+    metrics = self.evaluate()
+    step = self.state.step
+    if metrics:
+        self.log(dict(step=step, **metrics))
+        if metrics['val_loss'] < self.state.best_val_loss:
+            self.state.best_val_loss, self.state.evals_without_improvement = metrics['val_loss'], 0
+            self.save('best_model.pth')
+        else: self.state.evals_without_improvement += 1
+        if self.config.training.lr_schedule == 'plateau': self.plateau.step(metrics['val_loss'])
+    self.save('last.pth')
+    for cb in self.callbacks:
+        if hasattr(cb, 'on_eval_end'): cb.on_eval_end(self, metrics)
+    return metrics
+
+# %% ../nbs/05_trainer.ipynb #3d1b8c9f
+@patch
+def fit(self: Trainer,
+        progress: bool = True  # Print the run's description and show a progress bar
+       ) -> dict:
+    "Train to the end (or early stop) and return the last evaluation."
+    t = self.config.training
+    if self.is_main and progress: print(self.describe(), file=sys.stderr)
+    dtype = autocast_dtype(t.precision, self.device) or torch.float32
+    self.peak_flops = self.peak_flops or measure_peak_flops(self.device, dtype)
+    bar = tqdm(total=self.total_steps, initial=self.state.step, disable=not (progress and self.is_main),
+               desc='training', dynamic_ncols=True)
+    last_eval, t0, tokens0 = {}, time.perf_counter(), self.state.tokens_seen
+    while self.state.step < self.total_steps:
+        out = self.train_step()
+        step = self.state.step
+        if step % t.log_interval == 0 or step == self.total_steps:
+            tps = (self.state.tokens_seen - tokens0) / max(time.perf_counter() - t0, 1e-9)
+            mfu = tps * self.flops_per_token / self.peak_flops / self.world_size
+            self.log(dict(step=step, loss=out['loss'], lr=out['lr'], grad_norm=out['grad_norm'],
+                          tokens_per_s=tps, mfu=mfu, skipped_steps=self.state.skipped_steps))
+            bar.set_postfix(loss=f"{out['loss']:.3f}", lr=f"{out['lr']:.2e}", tok_s=f'{tps:,.0f}',
+                            mfu=f'{mfu:.0%}')
+            t0, tokens0 = time.perf_counter(), self.state.tokens_seen
+        bar.update(1)
+        for cb in self.callbacks:
+            if hasattr(cb, 'on_step_end'): cb.on_step_end(self)
+        if step % t.eval_interval == 0 or step == self.total_steps:
+            last_eval = self._evaluate_and_save()
+            if t.patience and self.state.evals_without_improvement >= t.patience:
+                if self.is_main:
+                    print(f'early stop at step {step}: no improvement in {t.patience} evaluations',
+                          file=sys.stderr)
+                break
+    bar.close()
+    self.plot()
+    return last_eval
 
 # %% ../nbs/05_trainer.ipynb #34ce934b
 class KillAtStep:
     "A callback that kills its own process with SIGKILL after optimizer step `step` (for testing resumption)."
-    def __init__(self, step: int): self.step = step
+    def __init__(self,
+                 step: int):  # The optimizer step after which the process dies
+        self.step = step
+
     def on_step_end(self, trainer):
         if trainer.state.step == self.step:
-            import signal; os.kill(os.getpid(), signal.SIGKILL)
+            import signal
+            os.kill(os.getpid(), signal.SIGKILL)
 
 # %% ../nbs/05_trainer.ipynb #becb3f44
 def _is_existing_path(s: str) -> bool:
@@ -453,6 +554,7 @@ def _is_existing_path(s: str) -> bool:
     try: return len(s) < 4096 and '\n' not in s and os.path.exists(s)
     except (OSError, ValueError): return False
 
+# %% ../nbs/05_trainer.ipynb #8c6a3b4e
 def _as_token_datasets(model, train_data, valid_data, tokenizer, cfg: Config, progress: bool):
     "Turn paths, strings or datasets into (train TokenDataset, valid TokenDataset or None, tokenizer)."
     if isinstance(train_data, TokenDataset): return train_data, valid_data, tokenizer
@@ -464,17 +566,24 @@ def _as_token_datasets(model, train_data, valid_data, tokenizer, cfg: Config, pr
         (folder / 'train.jsonl').write_text(''.join(json.dumps({'text': d}) + '\n' for d in train_data))
         train_data = folder / 'train.jsonl'
     if tokenizer is None:
-        cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(cfg.tokenizer, vocab_size=model.config.vocab_size))
+        vocab = model.config.vocab_size
+        cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(cfg.tokenizer, vocab_size=vocab))
         tokenizer = _tokenizer_for(cfg, train_data, progress)
     if tokenizer.vocab_size > model.config.vocab_size:
-        raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model only {model.config.vocab_size}; "
-                          f"build the model with vocab_size={tokenizer.vocab_size}")
-    prepared = prepare(train_data, tokenizer, cache, valid_paths=valid_data if valid_data is not None and not isinstance(valid_data, TokenDataset) else None,
-                       valid_fraction=cfg.data.valid_fraction, text_column=cfg.data.text_column, progress=progress)
+        raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model only "
+                          f"{model.config.vocab_size}; build the model with "
+                          f"vocab_size={tokenizer.vocab_size}")
+    valid_paths = valid_data if valid_data is not None and not isinstance(valid_data, TokenDataset) else None
+    prepared = prepare(train_data, tokenizer, cache, valid_paths=valid_paths,
+                       valid_fraction=cfg.data.valid_fraction, text_column=cfg.data.text_column,
+                       progress=progress)
     B = model.config.block_size
-    valid = valid_data if isinstance(valid_data, TokenDataset) else TokenDataset(prepared.valid_path, B, mode='sequential')
-    return TokenDataset(prepared.train_path, B, mode='sequential'), valid, tokenizer
+    if not isinstance(valid_data, TokenDataset):
+        valid_data = TokenDataset(prepared.valid_path, B, mode='sequential')
+    return TokenDataset(prepared.train_path, B, mode='sequential'), valid_data, tokenizer
 
+# %% ../nbs/05_trainer.ipynb #1f9d6e7b
+del fit   # @patch left the name unused here (the Trainer's `fit` is on its class): the model's `fit` is new
 @patch
 def fit(self: TransformerLM,
         train_data,  # TokenDataset, path(s) of text in any supported format, or a list of strings
@@ -487,19 +596,23 @@ def fit(self: TransformerLM,
     "Train this model on `train_data` and return the last evaluation."
     cfg = config or Config()
     cfg = dataclasses.replace(cfg, model=self.config)
-    unknown = [k for k in training if k not in {f.name for f in dataclasses.fields(cfg.training)}]
-    if unknown: raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(f.name for f in dataclasses.fields(cfg.training))}")
+    names = [f.name for f in dataclasses.fields(cfg.training)]
+    unknown = [k for k in training if k not in names]
+    if unknown:
+        raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(names)}")
     from scratchlm.core import _build, TrainingConfig
     cfg.training = _build(TrainingConfig, {**asdict(cfg.training), **training}, 'training.')
     train_ds, valid_ds, tokenizer = _as_token_datasets(self, train_data, valid_data, tokenizer, cfg, progress)
     return Trainer(self, cfg, train_ds, valid_ds, tokenizer=tokenizer).fit(progress=progress)
 
+# %% ../nbs/05_trainer.ipynb #4c2a9b0e
 _module_train = torch.nn.Module.train
 
 @patch
 def train(self: TransformerLM, mode=True, **kwargs):
-    "PyTorch's `train(mode)` with a bool or nothing; with data (`train_data=` or a dataset), the same as `fit`."
+    "PyTorch's `train(mode)` with a bool or nothing; with data (`train_data=` or a dataset), `fit`."
     if 'train_data' in kwargs: return self.fit(kwargs.pop('train_data'), **kwargs)
     if isinstance(mode, bool) and not kwargs: return _module_train(self, mode)
-    if isinstance(mode, bool): raise TypeError(f"train() got training settings {sorted(kwargs)} but no train_data")
+    if isinstance(mode, bool):
+        raise TypeError(f"train() got training settings {sorted(kwargs)} but no train_data")
     return self.fit(mode, **kwargs)
