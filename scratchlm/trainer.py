@@ -21,8 +21,8 @@ from .core import (Config, ConfigError, config_from_dict, seed_everything, get_d
                             autocast_dtype, format_count, count_parameters)
 from .performance import flops_per_token, keep_freed_memory, measure_peak_flops
 from .model import TransformerLM
-from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state, set_rng_state,
-                                  atomic_torch_save, load_checkpoint)
+from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state,
+                                  set_rng_state, atomic_torch_save, load_checkpoint)
 from .data import TokenDataset, prepare, read_documents, file_signature
 from .tokenizer import Tokenizer, train_tokenizer
 
