@@ -23,7 +23,7 @@ output exists, text outputs are cut in the middle above `--max-text` characters,
 `--check` reports, one line each: code cells with outputs from another source (hash missing or different);
 cells that nbdev-test runs by default but that have no hash of their current source (except `#| export`
 cells and cells of imports only, which show nothing anyway); cells that draw a figure (they use `plt.`,
-`fig`, `Image(` or a plotting method such as `.plot(`, and do more than import and define) but have no PNG.
+`fig`, `Image(` or a plotting method such as `.plot(` with arguments, and do more than import and define) but have no PNG.
 Cells are named by their 0-based index in the notebook's list of cells and by their id.
 """
 import argparse, ast, hashlib, json, os, re, sys, time
@@ -37,7 +37,8 @@ from nbdev.test import nb_test_cells
 CFG = get_config(Path(__file__).resolve().parent.parent)
 SKIP_FLAGS = CFG.tst_flags.split() if isinstance(CFG.tst_flags, str) else list(CFG.tst_flags)
 KEY, BIG_TEXT = 'scratchlm', 4096
-FIGURE = re.compile(r'\bplt\.|\bfig\b|\.(plot|imshow|hist|scatter|bar|matshow)\(|\bImage\(')
+# a drawing call has data to draw: `trainer.plot()` (no arguments) writes a file and draws nothing here
+FIGURE = re.compile(r'\bplt\.|\bfig\b|\.(plot|imshow|hist|scatter|bar|matshow)\((?!\))|\bImage\(')
 
 def source_sha(cell): return hashlib.sha256(cell.source.encode()).hexdigest()[:12]
 def recorded_sha(cell): return (cell.metadata.get(KEY) or {}).get('source_sha')
