@@ -1,34 +1,34 @@
 """scratchlm: a transformer language model written from scratch in PyTorch, taught in notebooks.
 
-`import scratchlm` gives the public API below. The modules are exported from the notebooks in `nbs/`; this file,
-written by hand, only gathers their public names. Importing the trainer and generation modules here also
+`import scratchlm` gives the public API below. The modules are exported from the notebooks in `nbs/`;
+this file, written by hand, only gathers their public names. Importing the trainer and generation modules here also
 completes `TransformerLM` with the methods they add (`fit`/`train(train_data=...)`, `from_pretrained`,
 `save_pretrained`, `generate`, `stream`), whichever scratchlm module a program imports first.
 """
 __version__ = "0.0.1"
 
-from .core import (Config, ConfigError, DataConfig, DistributedConfig, ModelConfig, TokenizerConfig, TrainingConfig,
-                   bf16_is_fast, config_from_dict, corpus_entropy, count_parameters, cpu_info, get_device, load_config,
-                   seed_everything, stories)
+from .core import (Config, ConfigError, DataConfig, DistributedConfig, ModelConfig, TokenizerConfig,
+                   TrainingConfig, bf16_is_fast, config_from_dict, corpus_entropy, count_parameters, cpu_info,
+                   get_device, load_config, seed_everything, stories)
 from .tokenizer import (BPETokenizer, CharTokenizer, SentencePieceTokenizer, Tokenizer, TokenizerFileError,
                         load_tokenizer, train_tokenizer)
 from .attention import MultiHeadAttention, attend
 from .model import LMOutput, TransformerLM
 from .checkpoint import CheckpointError, load_checkpoint
-from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDataset, download, prepare, read_documents,
-                   write_documents)
+from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDataset, download, prepare,
+                   read_documents, write_documents)
 from .trainer import Trainer, build_training
 from .generation import SamplingConfig, decode_steps
 from .distributed import init_distributed, wrap_model
 
 __all__ = [
     # configuration, devices, the built-in corpus (00_core)
-    'Config', 'ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig', 'ConfigError',
-    'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast', 'cpu_info',
+    'Config', 'ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig',
+    'ConfigError', 'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast', 'cpu_info',
     'count_parameters', 'stories', 'corpus_entropy',
     # tokenizers (01_tokenizer)
-    'Tokenizer', 'BPETokenizer', 'CharTokenizer', 'SentencePieceTokenizer', 'TokenizerFileError', 'train_tokenizer',
-    'load_tokenizer',
+    'Tokenizer', 'BPETokenizer', 'CharTokenizer', 'SentencePieceTokenizer', 'TokenizerFileError',
+    'train_tokenizer', 'load_tokenizer',
     # attention and the model (02_attention, 03_blocks)
     'attend', 'MultiHeadAttention', 'TransformerLM', 'LMOutput',
     # data (04_data) and checkpoints (04b_checkpoint)
