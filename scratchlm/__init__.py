@@ -1,9 +1,10 @@
 """scratchlm: a transformer language model written from scratch in PyTorch, taught in notebooks.
 
 `import scratchlm` gives the public API below. The modules are exported from the notebooks in `nbs/`;
-this file, written by hand, only gathers their public names. Importing the trainer and generation modules here also
-completes `TransformerLM` with the methods they add (`fit`/`train(train_data=...)`, `from_pretrained`,
-`save_pretrained`, `generate`, `stream`), whichever scratchlm module a program imports first.
+this file, written by hand, only gathers their public names. Importing the trainer and generation modules
+here also completes `TransformerLM` with the methods they add (`fit`/`train(train_data=...)`,
+`from_pretrained`, `save_pretrained`, `generate`, `stream`), whichever scratchlm module a program imports
+first.
 """
 __version__ = "0.0.1"
 
@@ -24,7 +25,8 @@ from .distributed import init_distributed, wrap_model
 __all__ = [
     # configuration, devices, the built-in corpus (00_core)
     'Config', 'ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig',
-    'ConfigError', 'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast', 'cpu_info',
+    'ConfigError', 'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast',
+    'cpu_info',
     'count_parameters', 'stories', 'corpus_entropy',
     # tokenizers (01_tokenizer)
     'Tokenizer', 'BPETokenizer', 'CharTokenizer', 'SentencePieceTokenizer', 'TokenizerFileError',
