@@ -21,7 +21,6 @@ from scratchlm.attention import attend
 from scratchlm.model import TransformerLM
 from scratchlm.trainer import Trainer, build_training
 from scratchlm._fixtures import tiny_config
-import scratchlm.generation  # noqa: F401  (adds generate to TransformerLM)
 
 RESULTS: dict = {}
 ONLY: list = []     # --only: run the checks whose names contain one of these

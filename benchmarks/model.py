@@ -23,7 +23,7 @@ T = 1024 for naive / tiled / sdpa attention, with and without gradient checkpoin
 Usage: python benchmarks/model.py [--threads 2] [--rounds 5] [--steps 5] [--skip-memory] [--system-malloc]
 """
 from __future__ import annotations
-import argparse, dataclasses, json, math, os, platform, sys, time
+import argparse, dataclasses, json, math, os, platform, time
 from pathlib import Path
 
 import torch
