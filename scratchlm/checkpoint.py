@@ -6,15 +6,15 @@ Docs: https://scratchlm.github.io/scratchlm/checkpoint.html.md"""
 
 # %% ../nbs/04b_checkpoint.ipynb #42e2dda1
 from __future__ import annotations
-import os, random
+import os, pickle, random, re, zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CheckpointError', 'atomic_torch_save', 'load_checkpoint', 'rng_state',
-           'set_rng_state']
+__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CheckpointError', 'atomic_torch_save', 'load_tensors', 'load_checkpoint',
+           'rng_state', 'set_rng_state']
 
 # %% ../nbs/04b_checkpoint.ipynb #827eb032
 CHECKPOINT_FORMAT, CHECKPOINT_VERSION = 'scratchlm-checkpoint', 1
@@ -39,6 +39,24 @@ def atomic_torch_save(obj,  # Tensors and plain Python containers (what `weights
         os.close(fd)
     except OSError: pass
 
+# %% ../nbs/04b_checkpoint.ipynb #11f93231
+def _why_refused(path, error: Exception) -> str:
+    "One line on why `torch.load(path, weights_only=True)` failed, without PyTorch's advice to load unsafely."
+    if not zipfile.is_zipfile(path): return 'it is not a file written by torch.save'
+    if isinstance(error, pickle.UnpicklingError):
+        return ('it holds Python objects other than tensors and plain containers; loading those could run '
+                'code, so it is refused')
+    first_line = re.sub(r'\x1b\[[0-9;]*m', '', (str(error).splitlines() or [''])[0])[:200]
+    return f'{type(error).__name__}: {first_line}'
+
+def load_tensors(path,  # A file written by torch.save
+                 map_location='cpu',  # Where to put the tensors, as for `torch.load`
+                 what: str = 'scratchlm checkpoint'  # What the file should be, for the error message
+                ):
+    "`torch.load(path, weights_only=True)`: tensors and plain containers only, or a CheckpointError saying why."
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e: raise CheckpointError(f'{path} is not a readable {what}: {_why_refused(path, e)}') from None
+
 # %% ../nbs/04b_checkpoint.ipynb #89820a17
 def load_checkpoint(path,  # A checkpoint written by `atomic_torch_save`
                     map_location='cpu'  # Where to put the tensors, as for `torch.load`
@@ -48,11 +66,7 @@ def load_checkpoint(path,  # A checkpoint written by `atomic_torch_save`
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {str(path)!r}; train one with scratchlm-train, "
                               f"or pass the right --checkpoint")
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        first_line = (str(e).splitlines() or [''])[0][:200]
-        raise CheckpointError(f"{path} is not a readable scratchlm checkpoint "
-                              f"({type(e).__name__}: {first_line})") from None
+    ckpt = load_tensors(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a scratchlm checkpoint (no format: {CHECKPOINT_FORMAT!r})")
     if ckpt.get('version', 0) > CHECKPOINT_VERSION:

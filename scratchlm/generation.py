@@ -19,7 +19,7 @@ from .core import Config, config_from_dict, ConfigError
 from .model import TransformerLM
 from .tokenizer import Tokenizer, TokenizerFileError, load_tokenizer, tokenizer_from_dict
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, atomic_torch_save,
-                                  load_checkpoint)
+                                  load_checkpoint, load_tensors)
 
 # %% auto #0
 __all__ = ['PRETRAINED_FORMAT', 'PRETRAINED_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'TOKENIZER_FILE', 'apply_temperature',
@@ -353,10 +353,7 @@ def _load_directory(path: Path) -> tuple:
     if meta.get('version', 0) > PRETRAINED_VERSION:
         raise CheckpointError(f'{path} was written by a newer scratchlm (version {meta["version"]}); '
                               f'upgrade to load it')
-    try: state = torch.load(path / WEIGHTS_FILE, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f'{path / WEIGHTS_FILE} is not a readable weights file '
-                              f'({type(e).__name__}: {str(e).splitlines()[0][:200]})') from None
+    state = load_tensors(path / WEIGHTS_FILE, what='weights file')
     tok = load_tokenizer(path / TOKENIZER_FILE) if (path / TOKENIZER_FILE).is_file() else None
     return meta['model'], state, tok
 
