@@ -8,13 +8,14 @@ Docs: https://scratchlm.github.io/scratchlm/checkpoint.html.md"""
 from __future__ import annotations
 import os, pickle, random, re, zipfile
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CheckpointError', 'atomic_torch_save', 'load_tensors', 'load_checkpoint',
-           'rng_state', 'set_rng_state']
+           'save_safetensors', 'load_safetensors', 'rng_state', 'set_rng_state']
 
 # %% ../nbs/04b_checkpoint.ipynb #827eb032
 CHECKPOINT_FORMAT, CHECKPOINT_VERSION = 'scratchlm-checkpoint', 1
@@ -30,8 +31,11 @@ def atomic_torch_save(obj,  # Tensors and plain Python containers (what `weights
     tmp = path.with_name(path.name + '.tmp')
     with open(tmp, 'wb') as f:
         torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())              # the bytes are on disk before the rename
+    _replace_durably(tmp, path)
+
+def _replace_durably(tmp: Path, path: Path):
+    "fsync the written file `tmp` and rename it to `path`."
+    with open(tmp, 'rb+') as f: os.fsync(f.fileno())    # the bytes are on disk before the rename
     os.replace(tmp, path)                 # atomic: the old file or the new one, never half of one
     try:                                  # make the rename itself durable, where the system allows it
         fd = os.open(path.parent, os.O_RDONLY)
@@ -73,6 +77,29 @@ def load_checkpoint(path,  # A checkpoint written by `atomic_torch_save`
         raise CheckpointError(f"{path} was written by a newer scratchlm (version {ckpt['version']}); "
                               f"upgrade to load it")
     return ckpt
+
+# %% ../nbs/04b_checkpoint.ipynb #62ee60cd
+def save_safetensors(tensors: dict,  # Name -> tensor; tensors sharing memory (tied weights) must be left out
+                     path,  # The file to write; its folder is created if need be
+                     metadata: Optional[dict] = None):  # Str -> str pairs stored in the header
+    "Write `tensors` as a safetensors file, atomically."
+    from safetensors.torch import save_file
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+    _replace_durably(tmp, path)
+
+def load_safetensors(path,  # A safetensors file
+                     device='cpu',  # Where to put the tensors
+                     what: str = 'safetensors weights file'  # What the file should be, for the error message
+                    ) -> dict:
+    "Name -> tensor from a safetensors file, or a CheckpointError saying why not."
+    from safetensors.torch import load_file
+    try: return load_file(path, device=str(device))
+    except Exception as e:
+        first_line = (str(e).splitlines() or [''])[0][:200]
+        raise CheckpointError(f'{path} is not a readable {what}: {type(e).__name__}: {first_line}') from None
 
 # %% ../nbs/04b_checkpoint.ipynb #57b6bf0a
 def rng_state() -> dict:

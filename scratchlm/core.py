@@ -339,10 +339,13 @@ class ModelConfig:
     attn_impl: Literal['naive', 'tiled', 'sdpa'] = 'sdpa'
     norm_first: bool = False  # Pre-norm (True, GPT-2 style) or post-norm (False, like nn.TransformerEncoder)
     norm: Literal['layernorm', 'rmsnorm'] = 'layernorm'  # Normalisation layer
-    activation: Literal['gelu', 'swiglu'] = 'gelu'  # Feed-forward non-linearity
+    # Feed-forward non-linearity; 'gelu_tanh' is GELU's tanh approximation, as in GPT-2
+    activation: Literal['gelu', 'gelu_tanh', 'swiglu'] = 'gelu'
     pos_encoding: Literal['sinusoidal', 'learned', 'rope'] = 'sinusoidal'  # How positions enter the model
     tie_weights: bool = False  # Share the embedding matrix with the output head
     bias: bool = True  # Biases in linear layers and norms
+    head_bias: bool = True  # With `bias`: a bias in the output head too (GPT-2's head has none)
+    norm_eps: float = 1e-5  # Added to the variance (LayerNorm) or mean square (RMSNorm); GPT-2: 1e-5
     gradient_checkpointing: bool = False  # Recompute each block's activations in backward to save memory
     head: Literal['softmax', 'adaptive'] = 'softmax'  # Full softmax or adaptive softmax output head
     # Cluster boundaries for the adaptive head; empty = computed from token counts
@@ -362,6 +365,7 @@ class ModelConfig:
         if not 0 <= self.label_smoothing < 1:
             yield 'label_smoothing', f'must be in [0, 1), got {self.label_smoothing}'
         if self.z_loss < 0: yield 'z_loss', f'must be >= 0, got {self.z_loss}'
+        if not self.norm_eps > 0: yield 'norm_eps', f'must be > 0, got {self.norm_eps}'
         head_size = self.d_model // self.nhead if divides else 0
         if self.pos_encoding == 'rope' and head_size % 2:
             yield 'pos_encoding', f'rope needs an even head size, d_model/nhead = {head_size}'

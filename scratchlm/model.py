@@ -52,11 +52,11 @@ class LayerNorm(nn.Module):
     def forward(self, x): return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
     def extra_repr(self): return f'{self.weight.numel()}, eps={self.eps}, bias={self.bias is not None}'
 
-def make_norm(config: ModelConfig  # Uses `norm`, `d_model` and `bias`
+def make_norm(config: ModelConfig  # Uses `norm`, `d_model`, `bias` and `norm_eps`
              ) -> nn.Module:
     "The normalisation layer the config asks for."
-    if config.norm == 'layernorm': return LayerNorm(config.d_model, bias=config.bias)
-    return RMSNorm(config.d_model)
+    if config.norm == 'layernorm': return LayerNorm(config.d_model, config.norm_eps, bias=config.bias)
+    return RMSNorm(config.d_model, config.norm_eps)
 
 # %% ../nbs/03_blocks.ipynb #414c8ba2
 class Dropout(nn.Dropout):
@@ -70,13 +70,13 @@ class FeedForward(nn.Module):
     "Position-wise feed-forward network: linear1 -> GELU or SwiGLU -> dropout -> linear2."
     def __init__(self, d_model: int,  # Width of the residual stream
                  dim_feedforward: int,  # Hidden width
-                 activation: str = 'gelu',  # 'gelu' or 'swiglu'
+                 activation: str = 'gelu',  # 'gelu', 'gelu_tanh' (its tanh approximation) or 'swiglu'
                  dropout: float = 0.0,  # Dropout on the hidden activations
                  bias: bool = True  # Biases in both linear layers
                 ):
         super().__init__()
-        if activation not in ('gelu', 'swiglu'):
-            raise ValueError(f"activation must be 'gelu' or 'swiglu', got {activation!r}")
+        if activation not in ('gelu', 'gelu_tanh', 'swiglu'):
+            raise ValueError(f"activation must be 'gelu', 'gelu_tanh' or 'swiglu', got {activation!r}")
         self.activation = activation
         hidden = dim_feedforward * (2 if activation == 'swiglu' else 1)   # SwiGLU: a gate and a value
         self.linear1 = nn.Linear(d_model, hidden, bias=bias)
@@ -88,7 +88,7 @@ class FeedForward(nn.Module):
         if self.activation == 'swiglu':
             gate, value = h.chunk(2, dim=-1)                   # 2 x (B, T, F)
             h = F.silu(gate) * value
-        else: h = F.gelu(h)
+        else: h = F.gelu(h, approximate='tanh' if self.activation == 'gelu_tanh' else 'none')
         return self.linear2(self.dropout(h))                   # (B, T, d_model)
 
     def extra_repr(self): return f'activation={self.activation}'
@@ -250,9 +250,10 @@ class TransformerLM(nn.Module):
         self.dropout = Dropout(c.dropout)
         self.layers = nn.ModuleList(TransformerBlock(c) for _ in range(c.num_layers))
         self.norm = make_norm(c) if c.norm_first else None                     # pre-norm needs a final norm
-        if c.head == 'softmax': self.fc = nn.Linear(c.d_model, c.vocab_size, bias=c.bias)
+        if c.head == 'softmax': self.fc = nn.Linear(c.d_model, c.vocab_size, bias=c.bias and c.head_bias)
         else:
-            self.fc = AdaptiveSoftmax(c.d_model, c.vocab_size, c.adaptive_cutoffs, bias=c.bias,
+            self.fc = AdaptiveSoftmax(c.d_model, c.vocab_size, c.adaptive_cutoffs,
+                                      bias=c.bias and c.head_bias,
                                       token_counts=token_counts)
         self.reset_parameters()
         if c.tie_weights: self.fc.weight = self.embedding.weight
@@ -482,19 +483,19 @@ def transformer_param_count(config: ModelConfig  # Any model configuration
                            ) -> int:
     "Number of parameters of `TransformerLM(config)`, from the config alone."
     d, F_, V, L = config.d_model, config.dim_feedforward, config.vocab_size, config.num_layers
-    b = int(config.bias)
+    b, hb = int(config.bias), int(config.bias and config.head_bias)   # hb: the output head's bias
     norm = (2 * d if b else d) if config.norm == 'layernorm' else d
     attention = 4 * d * d + 4 * b * d
     ff_hidden = 2 * F_ if config.activation == 'swiglu' else F_
     feed_forward = d * ff_hidden + b * ff_hidden + F_ * d + b * d
     body = L * (attention + feed_forward + 2 * norm) + (norm if config.norm_first else 0)
     embedding = V * d + (config.block_size * d if config.pos_encoding == 'learned' else 0)
-    if config.head == 'softmax': head = (0 if config.tie_weights else V * d) + b * V
+    if config.head == 'softmax': head = (0 if config.tie_weights else V * d) + hb * V
     else:
         cut = resolve_adaptive_cutoffs(config)
         bounds, n_head = [0] + cut + [V], cut[0] + len(cut)             # common tokens + a logit per cluster
-        head = d * n_head + b * n_head
+        head = d * n_head + hb * n_head
         for i in range(len(cut)):
             h, size = max(1, int(d // 4.0 ** (i + 1))), bounds[i + 2] - bounds[i + 1]   # width, cluster size
-            head += d * h + h * size + b * size
+            head += d * h + h * size + hb * size
     return body + embedding + head

@@ -338,7 +338,8 @@ class BPETokenizer(Tokenizer):
     def __init__(self, merges: Sequence[tuple],  # Merge k turns (left id, right id) into id 256 + k
                  special_tokens: Sequence[str] = (EOT,),  # Special tokens, numbered after the merges
                  pattern: str = DEFAULT_PATTERN,  # Pre-tokenization regex
-                 cache_size: int = 1 << 20):  # Most pre-tokens kept in the encoding cache
+                 cache_size: int = 1 << 20,  # Most pre-tokens kept in the encoding cache
+                 ids: Optional[Sequence[int]] = None):  # Id of each token (bytes, merges, specials); None: 0, 1..
         self.merges = [tuple(int(x) for x in m) for m in merges]
         for k, (a, b) in enumerate(self.merges):
             if not (0 <= a < 256 + k and 0 <= b < 256 + k):
@@ -354,6 +355,13 @@ class BPETokenizer(Tokenizer):
         self.vocab = merge_tokens(self.merges)         # bytes of each non-special token
         self._decoder = self.vocab + [text_to_bytes(s) for s in special_tokens]
         self.cache_size, self._cache = cache_size, {}
+        self.ids = None if ids is None else [int(i) for i in ids]   # other numberings: GPT-2's files (07c)
+        if self.ids is not None:
+            if sorted(self.ids) != list(range(len(self._decoder))):
+                n_all = len(self._decoder)
+                raise ValueError(f'ids must number the {n_all} tokens 0..{n_all - 1}, each once')
+            self._decoder = [t for _, t in sorted(zip(self.ids, self._decoder))]   # indexed by the new ids
+            self.special_tokens = {s: self.ids[i] for s, i in self.special_tokens.items()}
 
     @property
     def vocab_size(self) -> int: return len(self._decoder)
@@ -365,29 +373,35 @@ class BPETokenizer(Tokenizer):
 
     def _state(self):                                  # `merged_tokens` is for humans, ignored when loading
         readable = [t.decode('utf-8', 'backslashreplace') for t in self.vocab[256:]]
-        return dict(pattern=self.pattern, merges=[list(m) for m in self.merges], merged_tokens=readable)
+        return dict(pattern=self.pattern, merges=[list(m) for m in self.merges], merged_tokens=readable,
+                    **({} if self.ids is None else
+                       dict(ids=self.ids, special_order=list(self.special_tokens))))
     @classmethod
-    def _from_dict(cls, d):
-        return cls([tuple(m) for m in d['merges']], list(d['special_tokens']), d['pattern'])
+    def _from_dict(cls, d):                            # with `ids`, the specials' ids need not increase
+        specials = d['special_order'] if 'ids' in d else d['special_tokens']
+        return cls([tuple(m) for m in d['merges']], list(specials), d['pattern'], ids=d.get('ids'))
     def __getstate__(self):                            # the merges, not the cache
         return dict(merges=self.merges, special_tokens=list(self.special_tokens), pattern=self.pattern,
-                    cache_size=self.cache_size)
+                    cache_size=self.cache_size, ids=self.ids)
     def __setstate__(self, st): self.__init__(**st)
 
 # %% ../nbs/01_tokenizer.ipynb #2d091dae
 @patch
 def _encode_ordinary(self: BPETokenizer, text, dropout=0.0, rng=None):
     ranks, out = self.ranks, []
+    new_ids = self.ids                                 # None, or the numbering of GPT-2's files (07c)
     if dropout:
         for w in self._pat.findall(text):
             out += _bpe_word_dropout(list(text_to_bytes(w)), ranks, dropout, rng)
-        return out
+        return out if new_ids is None else [new_ids[i] for i in out]
     cache = self._cache
     if len(cache) > self.cache_size: cache.clear()
     get, extend = cache.get, out.extend
     for w in self._pat.findall(text):
         ids = get(w)
-        if ids is None: ids = cache[w] = _bpe_word(list(text_to_bytes(w)), ranks)
+        if ids is None:
+            ids = _bpe_word(list(text_to_bytes(w)), ranks)
+            ids = cache[w] = ids if new_ids is None else [new_ids[i] for i in ids]
         extend(ids)
     return out
 
