@@ -20,6 +20,7 @@ from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDatas
                    read_documents, write_documents)
 from .trainer import Trainer, build_training
 from .generation import SamplingConfig, decode_steps
+from .hf import load_gpt2, load_gpt2_tokenizer, save_gpt2, save_gpt2_tokenizer
 from .distributed import init_distributed, wrap_model
 
 __all__ = [
@@ -40,4 +41,6 @@ __all__ = [
     'Trainer', 'build_training', 'init_distributed', 'wrap_model',
     # generation (07_generation)
     'SamplingConfig', 'decode_steps',
+    # Hugging Face GPT-2 folders and tokenizer files (07c_huggingface)
+    'load_gpt2', 'save_gpt2', 'load_gpt2_tokenizer', 'save_gpt2_tokenizer',
 ]

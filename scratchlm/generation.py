@@ -19,12 +19,13 @@ from .core import Config, config_from_dict, ConfigError
 from .model import TransformerLM
 from .tokenizer import Tokenizer, TokenizerFileError, load_tokenizer, tokenizer_from_dict
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, atomic_torch_save,
-                                  load_checkpoint, load_tensors)
+                                  load_checkpoint, load_tensors, load_safetensors, save_safetensors)
 
 # %% auto #0
-__all__ = ['PRETRAINED_FORMAT', 'PRETRAINED_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'TOKENIZER_FILE', 'apply_temperature',
-           'top_k_filter', 'top_p_filter', 'repetition_penalty_filter', 'SamplingConfig', 'make_generators',
-           'pick_next', 'ContextOverflowError', 'window_start', 'left_pad', 'decode_steps', 'TextStream']
+__all__ = ['PRETRAINED_FORMAT', 'PRETRAINED_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'TOKENIZER_FILE', 'OLD_WEIGHTS_FILE',
+           'apply_temperature', 'top_k_filter', 'top_p_filter', 'repetition_penalty_filter', 'SamplingConfig',
+           'make_generators', 'pick_next', 'ContextOverflowError', 'window_start', 'left_pad', 'decode_steps',
+           'TextStream']
 
 # %% ../nbs/07_generation.ipynb #015c9c8a
 def apply_temperature(scores: torch.Tensor,  # (B, V) logits
@@ -270,7 +271,8 @@ def push(self: TextStream, token_id: int) -> str:
 
 # %% ../nbs/07_generation.ipynb #ccea13cb
 PRETRAINED_FORMAT, PRETRAINED_VERSION = 'scratchlm-pretrained', 1
-CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = 'config.json', 'model.pth', 'tokenizer.json'
+CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = 'config.json', 'model.safetensors', 'tokenizer.json'
+OLD_WEIGHTS_FILE = 'model.pth'   # the weights of folders written before safetensors; still read
 
 def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokenizer],
                       source: str) -> TransformerLM:
@@ -278,6 +280,8 @@ def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokeni
     try: mc = config_from_dict({'model': config}).model
     except ConfigError as e: raise CheckpointError(f'{source}: invalid model configuration: {e}') from None
     model = TransformerLM(mc)
+    if mc.tie_weights and 'fc.weight' not in state_dict and 'embedding.weight' in state_dict:
+        state_dict = {**state_dict, 'fc.weight': state_dict['embedding.weight']}   # saved once (safetensors)
     try: model.load_state_dict(state_dict)
     except RuntimeError as e:
         raise CheckpointError(f'{source}: the weights do not fit the configuration '
@@ -291,13 +295,16 @@ def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokeni
 # %% ../nbs/07_generation.ipynb #0ddf0538
 @patch(cls_method=True)
 def from_pretrained(cls: TransformerLM,
-                    path,  # The trainer's `.pth` checkpoint or a directory written by `save_pretrained`
+                    path,  # `.pth` checkpoint, `save_pretrained` directory, or Hugging Face GPT-2 folder
                     device='cpu',  # Where to put the weights: 'cpu', 'cuda', 'auto', ...
                     tokenizer: Optional[Tokenizer] = None,  # Use this tokenizer instead of the saved one
                    ) -> TransformerLM:
     "A trained model (in eval mode) with its tokenizer as `model.tokenizer`."
     from scratchlm.core import get_device
     path = Path(path)
+    if path.is_dir() and _is_hf_folder(path):
+        from scratchlm.hf import load_gpt2                 # 07c_huggingface: GPT-2's names and layouts
+        return load_gpt2(path, tokenizer).to(get_device(device))
     if path.is_dir(): config, state, tok = _load_directory(path)
     else:
         ckpt = load_checkpoint(path)
@@ -316,8 +323,14 @@ def from_pretrained(cls: TransformerLM,
 def save_pretrained(self: TransformerLM,
                     path,  # A directory, or a file name ending in .pth for the single-file checkpoint
                     tokenizer: Optional[Tokenizer] = None,  # Saved with the model; default `self.tokenizer`
+                    format: str = 'scratchlm'  # 'scratchlm', or 'hf': a Hugging Face GPT-2 folder (07c)
                    ) -> Path:
     "Write the model (configuration, weights, tokenizer) so that `from_pretrained(path)` rebuilds it."
+    if format not in ('scratchlm', 'hf'):
+        raise ValueError(f"format must be 'scratchlm' or 'hf', got {format!r}")
+    if format == 'hf':
+        from scratchlm.hf import save_gpt2
+        return save_gpt2(self, path, tokenizer)
     path, tok = Path(path), tokenizer or getattr(self, 'tokenizer', None)
     state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
     if path.suffix == '.pth':
@@ -329,7 +342,9 @@ def save_pretrained(self: TransformerLM,
         raise FileExistsError(f'{path} is a file; save_pretrained writes a directory there '
                               f'(or give a .pth name)')
     path.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save(state, path / WEIGHTS_FILE)
+    if self.config.tie_weights: state.pop('fc.weight')     # the embedding's tensor, stored once
+    save_safetensors(state, path / WEIGHTS_FILE, metadata=dict(format='pt'))
+    if (path / OLD_WEIGHTS_FILE).exists(): (path / OLD_WEIGHTS_FILE).unlink()   # no stale pickle beside it
     meta = dict(format=PRETRAINED_FORMAT, version=PRETRAINED_VERSION, model=dataclasses.asdict(self.config))
     (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
     if tok is not None: tok.save(path / TOKENIZER_FILE)
@@ -338,9 +353,17 @@ def save_pretrained(self: TransformerLM,
     return path
 
 # %% ../nbs/07_generation.ipynb #1b5e0bb9
+def _is_hf_folder(path: Path) -> bool:
+    "True for a folder whose config.json is a Hugging Face one (it names a `model_type`), not ours."
+    try: meta = json.loads((path / CONFIG_FILE).read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError): return False
+    return isinstance(meta, dict) and 'model_type' in meta and meta.get('format') != PRETRAINED_FORMAT
+
 def _load_directory(path: Path) -> tuple:
     "(config dict, state dict, tokenizer or None) from a `save_pretrained` directory."
-    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (path / f).is_file()]
+    old_only = not (path / WEIGHTS_FILE).is_file() and (path / OLD_WEIGHTS_FILE).is_file()
+    weights = path / (OLD_WEIGHTS_FILE if old_only else WEIGHTS_FILE)
+    missing = [f for f in (CONFIG_FILE, weights.name) if not (path / f).is_file()]
     if missing:
         raise CheckpointError(f'{path} has no {" or ".join(missing)}; '
                               f'it is not a directory written by save_pretrained')
@@ -353,7 +376,8 @@ def _load_directory(path: Path) -> tuple:
     if meta.get('version', 0) > PRETRAINED_VERSION:
         raise CheckpointError(f'{path} was written by a newer scratchlm (version {meta["version"]}); '
                               f'upgrade to load it')
-    state = load_tensors(path / WEIGHTS_FILE, what='weights file')
+    if weights.suffix == '.pth': state = load_tensors(weights, what='weights file')
+    else: state = load_safetensors(weights, what='weights file')
     tok = load_tokenizer(path / TOKENIZER_FILE) if (path / TOKENIZER_FILE).is_file() else None
     return meta['model'], state, tok
 
