@@ -78,7 +78,7 @@ def load_checkpoint(path,  # A checkpoint written by `atomic_torch_save`
                               f"upgrade to load it")
     return ckpt
 
-# %% ../nbs/04b_checkpoint.ipynb #523dfd21
+# %% ../nbs/04b_checkpoint.ipynb #39a4ee42
 def save_safetensors(tensors: dict,  # Name -> tensor; tensors sharing memory (tied weights) must be left out
                      path,  # The file to write; its folder is created if need be
                      metadata: Optional[dict] = None):  # Str -> str pairs stored in the header

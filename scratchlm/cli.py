@@ -1,4 +1,4 @@
-"""`scratchlm-train-tokenizer`, `scratchlm-train` (the main job) and `scratchlm-generate`: the whole pipeline from a shell, every command in one style.
+"""`scratchlm-train-tokenizer`, `scratchlm-train` (the main job), `scratchlm-generate` and `scratchlm-eval`: the whole pipeline from a shell, every command in one style.
 
 Docs: https://scratchlm.github.io/scratchlm/cli.html.md"""
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING: from scratchlm.trainer import Trainer
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'COMMANDS', 'user_errors', 'tokenizer_parser', 'tokenizer_main', 'run_training', 'train_parser',
-           'train_main', 'generate_parser', 'generate_main', 'main']
+           'train_main', 'generate_parser', 'generate_main', 'eval_parser', 'eval_main', 'main']
 
 # %% ../nbs/08_cli.ipynb #b507d2e8
 USER_ERRORS = (ConfigError, TokenizerFileError, CheckpointError, FileNotFoundError)
@@ -219,12 +219,53 @@ def generate_main(argv=None  # The arguments; default: the command line's
                 print(piece, end='', flush=True)
             print(flush=True)
 
+# %% ../nbs/08_cli.ipynb #0649e16e
+def eval_parser() -> argparse.ArgumentParser:
+    "The command line of scratchlm-eval."
+    p = argparse.ArgumentParser(prog='scratchlm-eval',
+                                description='Loss, perplexity and bits per byte of a trained model on text.',
+                                epilog='Example: scratchlm-eval --data valid.jsonl --stride 128 --json')
+    arg, default = p.add_argument, ' (default: %(default)s)'
+    arg('--checkpoint', default='checkpoint/best_model.pth',
+        help="the trainer's .pth checkpoint, a save_pretrained folder or a Hugging Face GPT-2 folder" + default)
+    arg('--data', nargs='+', help='text: files, folders or globs (txt, jsonl, csv, tsv, parquet, arrow); required')
+    arg('--text-column', help='column or field holding the text in jsonl/csv/tsv/parquet/arrow files')
+    arg('--stride', type=int, help='targets scored per window; below the context, windows overlap '
+                                   '(default: the context, no overlap)')
+    arg('--batch-size', type=int, default=8, help='windows per forward pass' + default)
+    arg('--device', default='cpu', help="'cpu', 'cuda', 'mps' or 'auto'" + default)
+    arg('--json', action='store_true', help='print the result as JSON')
+    arg('--quiet', action='store_true', help='no progress bar')
+    return p
+
+def eval_main(argv=None  # The arguments; default: the command line's
+             ):
+    "Entry point of `scratchlm-eval`: evaluate a model on files, print a table (or JSON)."
+    import json
+    from scratchlm.data import DataError
+    a = eval_parser().parse_args(argv)
+    with user_errors(ValueError, DataError):
+        if not a.data: raise ValueError('--data is required: give one or more files, folders or globs')
+        model = TransformerLM.from_pretrained(a.checkpoint, device=a.device)
+        result = model.evaluate(a.data, stride=a.stride, batch_size=a.batch_size, text_column=a.text_column,
+                                progress=not a.quiet)
+    if a.json: return print(json.dumps(result, indent=1))
+    rows = [*result['files'].items(), ('total', result['total'])] if len(result['files']) > 1 \
+           else list(result['files'].items())
+    width = max(len(name) for name, _ in rows)
+    print(f"{'file':{width}}  {'tokens':>10}  {'loss':>7}  {'ppl':>9}  {'bits/byte':>9}")
+    for name, m in rows:
+        bpb = f"{m['bpb']:9.4f}" if 'bpb' in m else f"{'-':>9}"
+        print(f"{name:{width}}  {m['tokens']:10,}  {m['loss']:7.4f}  {m['ppl']:9.3f}  {bpb}")
+    for name, m in result['files'].items():
+        if 'skipped none' not in m.get('read', 'skipped none'): print(f"{name}: {m['read']}", file=sys.stderr)
+
 # %% ../nbs/08_cli.ipynb #fbb42af0
-COMMANDS = {'train-tokenizer': tokenizer_main, 'train': train_main, 'generate': generate_main}
+COMMANDS = {'train-tokenizer': tokenizer_main, 'train': train_main, 'generate': generate_main, 'eval': eval_main}
 
 def main(argv=None  # A command name and its arguments; default: the command line's
         ):
-    "`python -m scratchlm.cli [train-tokenizer | train | generate] ...`; without a command name, `train`."
+    "`python -m scratchlm.cli [train-tokenizer | train | generate | eval] ...`; without a command name, `train`."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in COMMANDS: return COMMANDS[argv[0]](argv[1:])
     return train_main(argv)

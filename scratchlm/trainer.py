@@ -27,8 +27,9 @@ from .data import TokenDataset, prepare, read_documents, file_signature
 from .tokenizer import Tokenizer, train_tokenizer
 
 # %% auto #0
-__all__ = ['BatchPlan', 'optimizer_groups', 'make_optimizer', 'lr_multiplier', 'PlateauScheduler', 'token_byte_lengths',
-           'build_training', 'TrainState', 'Trainer', 'autocast_context', 'KillAtStep']
+__all__ = ['NLL_SUMS', 'BatchPlan', 'optimizer_groups', 'make_optimizer', 'lr_multiplier', 'PlateauScheduler',
+           'token_byte_lengths', 'build_training', 'TrainState', 'Trainer', 'autocast_context', 'nll_sums',
+           'metrics_of_sums', 'KillAtStep', 'sliding_windows']
 
 # %% ../nbs/05_trainer.ipynb #8a1488fd
 class BatchPlan:
@@ -335,6 +336,31 @@ def train_step(self: Trainer) -> dict:
     self.state.tokens_seen += self.tokens_per_step
     return dict(loss=(loss_sum / n_tokens).item(), grad_norm=grad_norm.item(), lr=lr, skipped=skipped)
 
+# %% ../nbs/05_trainer.ipynb #7596b4aa
+NLL_SUMS = ('nll', 'tokens', 'nll_text', 'bytes')   # what an evaluation adds up, batch after batch
+
+def nll_sums(logits: torch.Tensor,  # (B, T, V) scores (or log-probabilities)
+             targets: torch.Tensor,  # (B, T) next-token ids; -100 = not scored
+             token_bytes: Optional[torch.Tensor] = None  # (V,) bytes per token id (`token_byte_lengths`)
+            ) -> dict:
+    "Summed loss (nats) and count of the scored targets; with `token_bytes`, the loss and bytes of text targets."
+    y = targets.flatten()                                                   # (B*T,)
+    losses = F.cross_entropy(logits.float().flatten(0, 1), y, reduction='none', ignore_index=-100)
+    valid = y != -100
+    out = dict(nll=losses[valid].sum().item(), tokens=valid.sum().item(), nll_text=0.0, bytes=0)
+    if token_bytes is not None:
+        nbytes = token_bytes[y.clamp(min=0)] * valid                        # 0 for specials and unscored
+        out.update(nll_text=losses[nbytes > 0].sum().item(), bytes=nbytes.sum().item())
+    return out
+
+def metrics_of_sums(sums: dict  # `nll_sums` outputs added up
+                   ) -> dict:
+    "Mean loss (nats/token), perplexity, and bits per byte when bytes were counted."
+    loss = sums['nll'] / max(sums['tokens'], 1)
+    out = dict(loss=loss, ppl=math.exp(min(loss, 50)))
+    if sums['bytes']: out['bpb'] = sums['nll_text'] / math.log(2) / sums['bytes']
+    return out
+
 # %% ../nbs/05_trainer.ipynb #0c5e8b3f
 @patch
 @torch.no_grad()
@@ -349,26 +375,16 @@ def evaluate(self: Trainer,
     max_batches = max_batches or t.eval_steps
     was_training = self.model.training
     self.model.eval()
-    nll = count = nll_text = text_bytes = 0.0
+    sums = dict.fromkeys(NLL_SUMS, 0)
     B = t.batch_size
     for b in range(min(max_batches, math.ceil(len(data) / B))):
         xs, ys = zip(*(data[i] for i in range(b * B, min(len(data), (b + 1) * B))))
-        x, y = torch.stack(xs).to(self.device), torch.stack(ys).to(self.device).flatten()
+        x, y = torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
         with autocast_context(t.precision, self.device):
             logits = self.model(x).logits
-        losses = F.cross_entropy(logits.float().flatten(0, 1), y, reduction='none', ignore_index=-100)
-        valid = y != -100
-        nll += losses[valid].sum().item()
-        count += valid.sum().item()
-        if self.token_bytes is not None:
-            nbytes = self.token_bytes[y.clamp(min=0)] * valid
-            nll_text += losses[nbytes > 0].sum().item()
-            text_bytes += nbytes.sum().item()
+        for k, v in nll_sums(logits, y, self.token_bytes).items(): sums[k] += v
     self.model.train(was_training)
-    loss = nll / max(count, 1)
-    out = dict(val_loss=loss, val_ppl=math.exp(min(loss, 50)))
-    if text_bytes: out['val_bpb'] = nll_text / math.log(2) / text_bytes
-    return out
+    return {f'val_{k}': v for k, v in metrics_of_sums(sums).items()}
 
 # %% ../nbs/05_trainer.ipynb #d4f2a9b1
 @patch
@@ -616,3 +632,85 @@ def train(self: TransformerLM, mode=True, **kwargs):
     if isinstance(mode, bool):
         raise TypeError(f"train() got training settings {sorted(kwargs)} but no train_data")
     return self.fit(mode, **kwargs)
+
+# %% ../nbs/05_trainer.ipynb #20523194
+def sliding_windows(n_tokens: int,  # Length of the token stream
+                    block_size: int,  # Longest window (the model's context)
+                    stride: int  # Targets newly scored per window after the first, in [1, block_size]
+                   ) -> list:
+    "(start, end, new) per window: inputs tokens[start:end], targets tokens[start+1:end+1], the last `new` scored."
+    if not 0 < stride <= block_size:
+        raise ValueError(f'stride must be in [1, block_size={block_size}], got {stride}')
+    windows, scored = [], 0                                       # targets 1..scored are done
+    while scored < n_tokens - 1:
+        end = min(scored + stride if windows else block_size, n_tokens - 1)
+        windows.append((max(0, end - block_size), end, end - scored))
+        scored = end
+    return windows
+
+# %% ../nbs/05_trainer.ipynb #4eb8604b
+def _eval_sources(data, text_column: Optional[str]) -> list:
+    "(name, documents, reader or None) for each file of `data`, or for a list of documents."
+    from scratchlm.data import expand_paths
+    if isinstance(data, (list, tuple)) and data and all(isinstance(d, str) for d in data) \
+            and not all(_is_existing_path(d) for d in data):
+        return [('documents', list(data), None)]
+    out = []
+    for path in expand_paths(data):
+        reader = read_documents(path, text_column=text_column)
+        out.append((str(path), reader, reader))
+    return out
+
+@patch
+@torch.no_grad()
+def evaluate(self: TransformerLM,
+             data,  # Files, folders or globs of text in any format of 04_data, or a list of documents
+             tokenizer: Optional[Tokenizer] = None,  # The data's tokenizer; default `self.tokenizer`
+             stride: Optional[int] = None,  # Targets scored per window; default block_size (no overlap)
+             batch_size: int = 8,  # Windows per forward pass
+             text_column: Optional[str] = None,  # Column or field of the text in tabular files
+             progress: bool = False  # Show a progress bar of the windows
+            ) -> dict:
+    "Loss (nats/token), perplexity and bits per byte of `data`: {'files': {name: metrics}, 'total': metrics}."
+    import tempfile
+    from scratchlm.data import DataError
+    from scratchlm.model import IGNORE_INDEX
+    from scratchlm.tokenizer import open_token_file, write_token_file
+    tok = tokenizer or getattr(self, 'tokenizer', None)
+    if tok is None: raise ValueError('this model has no tokenizer (model.tokenizer is None); pass tokenizer=')
+    if tok.vocab_size > self.config.vocab_size:
+        raise ValueError(f'the tokenizer has {tok.vocab_size} tokens but the model only {self.config.vocab_size}')
+    if batch_size < 1: raise ValueError(f'batch_size must be a positive integer, got {batch_size}')
+    B = self.config.block_size
+    stride = stride or B
+    sliding_windows(B + 1, B, stride)                                        # checks the stride
+    device = next(self.parameters()).device
+    token_bytes = token_byte_lengths(tok).to(device)
+    streams = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, docs, reader) in enumerate(_eval_sources(data, text_column)):
+            meta = write_token_file(docs, tok, Path(tmp) / f'{i}.bin', progress=False)   # as `prepare` does
+            if meta['documents'] == 0:
+                raise DataError(f'{name}: no document to evaluate' + (f' ({reader.stats.summary()})' if reader else ''))
+            tokens = np.array(open_token_file(Path(tmp) / f'{i}.bin')[0], dtype=np.int64)
+            streams.append((name, tokens, reader.stats.summary() if reader else None))
+    was_training = self.training
+    self.eval()
+    windows = [sliding_windows(len(tokens), B, stride) for _, tokens, _ in streams]
+    bar = tqdm(total=sum(map(len, windows)), desc='evaluating', unit='window', disable=not progress)
+    files, total = {}, dict.fromkeys(NLL_SUMS, 0)
+    for (name, tokens, read), wins in zip(streams, windows):
+        sums = dict.fromkeys(NLL_SUMS, 0)
+        for b in range(0, len(wins), batch_size):
+            chunk = wins[b:b + batch_size]
+            rows = torch.stack([torch.from_numpy(tokens[s:e + 1]) for s, e, _ in chunk]).to(device)   # (b, L+1)
+            x, y = rows[:, :-1], rows[:, 1:].clone()                                                  # (b, L)
+            for r, (_, _, new) in enumerate(chunk): y[r, :y.size(1) - new] = IGNORE_INDEX   # scored already
+            for k, v in nll_sums(self(x).logits, y, token_bytes).items(): sums[k] += v
+            bar.update(len(chunk))
+        files[name] = dict(metrics_of_sums(sums), tokens=sums['tokens'], bytes=sums['bytes'],
+                           **({'read': read} if read else {}))
+        for k in NLL_SUMS: total[k] += sums[k]
+    bar.close()
+    self.train(was_training)
+    return dict(files=files, total=dict(metrics_of_sums(total), tokens=total['tokens'], bytes=total['bytes']))
