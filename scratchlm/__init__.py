@@ -2,7 +2,7 @@
 
 `import scratchlm` gives the public API below. The modules are exported from the notebooks in `nbs/`;
 this file, written by hand, only gathers their public names. Importing the trainer and generation modules
-here also completes `TransformerLM` with the methods they add (`fit`/`train(train_data=...)`,
+here also completes `TransformerLM` with the methods they add (`fit`/`train(train_data=...)`, `evaluate`,
 `from_pretrained`, `save_pretrained`, `generate`, `stream`), whichever scratchlm module a program imports
 first.
 """

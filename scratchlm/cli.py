@@ -219,7 +219,7 @@ def generate_main(argv=None  # The arguments; default: the command line's
                 print(piece, end='', flush=True)
             print(flush=True)
 
-# %% ../nbs/08_cli.ipynb #0649e16e
+# %% ../nbs/08_cli.ipynb #f3825edb
 def eval_parser() -> argparse.ArgumentParser:
     "The command line of scratchlm-eval."
     p = argparse.ArgumentParser(prog='scratchlm-eval',
@@ -227,8 +227,10 @@ def eval_parser() -> argparse.ArgumentParser:
                                 epilog='Example: scratchlm-eval --data valid.jsonl --stride 128 --json')
     arg, default = p.add_argument, ' (default: %(default)s)'
     arg('--checkpoint', default='checkpoint/best_model.pth',
-        help="the trainer's .pth checkpoint, a save_pretrained folder or a Hugging Face GPT-2 folder" + default)
-    arg('--data', nargs='+', help='text: files, folders or globs (txt, jsonl, csv, tsv, parquet, arrow); required')
+        help="the trainer's .pth checkpoint, a save_pretrained folder or a Hugging Face GPT-2 folder"
+             + default)
+    arg('--data', nargs='+', help='text: files, folders or globs (txt, jsonl, csv, tsv, parquet, arrow); '
+                                  'required')
     arg('--text-column', help='column or field holding the text in jsonl/csv/tsv/parquet/arrow files')
     arg('--stride', type=int, help='targets scored per window; below the context, windows overlap '
                                    '(default: the context, no overlap)')
@@ -247,8 +249,8 @@ def eval_main(argv=None  # The arguments; default: the command line's
     with user_errors(ValueError, DataError):
         if not a.data: raise ValueError('--data is required: give one or more files, folders or globs')
         model = TransformerLM.from_pretrained(a.checkpoint, device=a.device)
-        result = model.evaluate(a.data, stride=a.stride, batch_size=a.batch_size, text_column=a.text_column,
-                                progress=not a.quiet)
+        result = model.evaluate([Path(d) for d in a.data], stride=a.stride, batch_size=a.batch_size,
+                                text_column=a.text_column, progress=not a.quiet)      # Path: never a document
     if a.json: return print(json.dumps(result, indent=1))
     rows = [*result['files'].items(), ('total', result['total'])] if len(result['files']) > 1 \
            else list(result['files'].items())
@@ -261,11 +263,12 @@ def eval_main(argv=None  # The arguments; default: the command line's
         if 'skipped none' not in m.get('read', 'skipped none'): print(f"{name}: {m['read']}", file=sys.stderr)
 
 # %% ../nbs/08_cli.ipynb #fbb42af0
-COMMANDS = {'train-tokenizer': tokenizer_main, 'train': train_main, 'generate': generate_main, 'eval': eval_main}
+COMMANDS = {'train-tokenizer': tokenizer_main, 'train': train_main, 'generate': generate_main,
+            'eval': eval_main}
 
 def main(argv=None  # A command name and its arguments; default: the command line's
         ):
-    "`python -m scratchlm.cli [train-tokenizer | train | generate | eval] ...`; without a command name, `train`."
+    "`python -m scratchlm.cli [train-tokenizer | train | generate | eval] ...`; without a name, `train`."
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in COMMANDS: return COMMANDS[argv[0]](argv[1:])
     return train_main(argv)

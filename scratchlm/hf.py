@@ -23,7 +23,7 @@ __all__ = ['GPT2_ACTIVATIONS', 'GPT2_LAYER_NAMES', 'gpt2_model_config', 'gpt2_na
            'save_gpt2_tokenizer']
 
 # %% ../nbs/07c_huggingface.ipynb #fad5cf8e
-GPT2_ACTIVATIONS = {'gelu_new': 'gelu_tanh', 'gelu_pytorch_tanh': 'gelu_tanh', 'gelu': 'gelu'}   # theirs: ours
+GPT2_ACTIVATIONS = {'gelu_new': 'gelu_tanh', 'gelu_pytorch_tanh': 'gelu_tanh', 'gelu': 'gelu'}  # theirs: ours
 
 def gpt2_model_config(hf: dict,  # A GPT-2 `config.json`, parsed
                       source: str = 'config.json'  # What to call it in error messages
@@ -36,8 +36,10 @@ def gpt2_model_config(hf: dict,  # A GPT-2 `config.json`, parsed
     act = get('activation_function', 'gelu_new')
     drops = {k: get(k, 0.1) for k in ('resid_pdrop', 'embd_pdrop', 'attn_pdrop')}
     problems = []
-    if act not in GPT2_ACTIVATIONS: problems.append(f'activation_function {act!r} (we have {list(GPT2_ACTIVATIONS)})')
-    if not get('scale_attn_weights', True): problems.append('scale_attn_weights false (we scale by 1/sqrt(head size))')
+    if act not in GPT2_ACTIVATIONS:
+        problems.append(f'activation_function {act!r} (we have {list(GPT2_ACTIVATIONS)})')
+    if not get('scale_attn_weights', True):
+        problems.append('scale_attn_weights false (we scale by 1/sqrt(head size))')
     if get('scale_attn_by_inverse_layer_idx', False): problems.append('scale_attn_by_inverse_layer_idx true')
     if get('add_cross_attention', False): problems.append('add_cross_attention true (we are decoder-only)')
     if len(set(drops.values())) > 1: problems.append(f'different dropouts {drops} (we have one)')
@@ -54,10 +56,13 @@ def gpt2_model_config(hf: dict,  # A GPT-2 `config.json`, parsed
 GPT2_LAYER_NAMES = [  # (GPT-2 name, our name, transposed?) inside layer i: h.{i}. and layers.{i}.
     ('ln_1.weight', 'norm1.weight', False), ('ln_1.bias', 'norm1.bias', False),
     ('attn.c_attn.weight', 'self_attn.qkv.weight', True), ('attn.c_attn.bias', 'self_attn.qkv.bias', False),
-    ('attn.c_proj.weight', 'self_attn.out_proj.weight', True), ('attn.c_proj.bias', 'self_attn.out_proj.bias', False),
+    ('attn.c_proj.weight', 'self_attn.out_proj.weight', True),
+    ('attn.c_proj.bias', 'self_attn.out_proj.bias', False),
     ('ln_2.weight', 'norm2.weight', False), ('ln_2.bias', 'norm2.bias', False),
-    ('mlp.c_fc.weight', 'feed_forward.linear1.weight', True), ('mlp.c_fc.bias', 'feed_forward.linear1.bias', False),
-    ('mlp.c_proj.weight', 'feed_forward.linear2.weight', True), ('mlp.c_proj.bias', 'feed_forward.linear2.bias', False)]
+    ('mlp.c_fc.weight', 'feed_forward.linear1.weight', True),
+    ('mlp.c_fc.bias', 'feed_forward.linear1.bias', False),
+    ('mlp.c_proj.weight', 'feed_forward.linear2.weight', True),
+    ('mlp.c_proj.bias', 'feed_forward.linear2.bias', False)]
 
 def gpt2_names(num_layers: int  # Number of transformer blocks
               ) -> list:
@@ -69,7 +74,7 @@ def gpt2_names(num_layers: int  # Number of transformer blocks
     return names
 
 # %% ../nbs/07c_huggingface.ipynb #c43a8039
-def state_dict_from_gpt2(hf_state: dict,  # GPT-2 tensors by name (a `model.safetensors` or `pytorch_model.bin`)
+def state_dict_from_gpt2(hf_state: dict,  # GPT-2 tensors by name, from model.safetensors or pytorch_model.bin
                          config: ModelConfig,  # The model they are for (from `gpt2_model_config`)
                          source: str = 'GPT-2 weights'  # What to call them in error messages
                         ) -> dict:
@@ -102,9 +107,9 @@ def _read_json(path: Path) -> dict:
     return d
 
 def load_gpt2(folder,  # A Hugging Face GPT-2 folder: config.json, model.safetensors or pytorch_model.bin
-              tokenizer: Optional[Tokenizer] = None  # Use this tokenizer instead of the folder's vocab.json/merges.txt
+              tokenizer: Optional[Tokenizer] = None  # Instead of the folder's vocab.json and merges.txt
              ) -> TransformerLM:
-    "A `TransformerLM` (eval mode) with GPT-2's weights, and its tokenizer as `model.tokenizer` when the folder has one."
+    "A `TransformerLM` (eval mode) with GPT-2's weights, and the folder's tokenizer (if any) as `.tokenizer`."
     folder = Path(folder)
     if not (folder / 'config.json').is_file():
         raise CheckpointError(f'{folder} has no config.json; it is not a Hugging Face model folder')
@@ -119,7 +124,8 @@ def load_gpt2(folder,  # A Hugging Face GPT-2 folder: config.json, model.safeten
     ours = state_dict_from_gpt2(state, config, f'the weights in {folder}')
     try: model.load_state_dict(ours)
     except RuntimeError as e:
-        raise CheckpointError(f'{folder}: the weights do not fit config.json ({str(e).splitlines()[1][:300]})') from None
+        first = (str(e).splitlines()[1:] or [str(e)])[0].strip()[:300]
+        raise CheckpointError(f'{folder}: the weights do not fit config.json ({first})') from None
     if tokenizer is None and (folder / 'vocab.json').is_file(): tokenizer = load_gpt2_tokenizer(folder)
     if tokenizer is not None and tokenizer.vocab_size > config.vocab_size:
         raise CheckpointError(f'{folder}: the tokenizer has {tokenizer.vocab_size} tokens but the model only '
@@ -131,7 +137,7 @@ def load_gpt2(folder,  # A Hugging Face GPT-2 folder: config.json, model.safeten
 def gpt2_config(config: ModelConfig,  # Our model's configuration
                 eot_id: Optional[int] = None  # Id of <|endoftext|>, for GPT-2's bos/eos_token_id; None: none
                ) -> dict:
-    "A Hugging Face GPT-2 `config.json` for `config`; a ValueError names every setting GPT-2 has no equivalent for."
+    "A Hugging Face GPT-2 `config.json` for `config`; a ValueError names every setting GPT-2 lacks."
     c, problems = config, []
     if not c.norm_first: problems.append('norm_first: false (post-norm); GPT-2 is pre-norm, norm_first: true')
     if c.norm != 'layernorm': problems.append(f'norm: {c.norm}; GPT-2 uses layernorm')
@@ -143,8 +149,10 @@ def gpt2_config(config: ModelConfig,  # Our model's configuration
     if problems: raise ValueError('this model has no GPT-2 equivalent: ' + '; '.join(problems))
     return dict(architectures=['GPT2LMHeadModel'], model_type='gpt2', vocab_size=c.vocab_size,
                 n_positions=c.block_size, n_embd=c.d_model, n_layer=c.num_layers, n_head=c.nhead,
-                n_inner=c.dim_feedforward, activation_function='gelu_new' if c.activation == 'gelu_tanh' else 'gelu',
-                resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout, layer_norm_epsilon=c.norm_eps,
+                n_inner=c.dim_feedforward,
+                activation_function='gelu_new' if c.activation == 'gelu_tanh' else 'gelu',
+                resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout,
+                layer_norm_epsilon=c.norm_eps,
                 initializer_range=0.02, scale_attn_weights=True, tie_word_embeddings=c.tie_weights,
                 bos_token_id=eot_id, eos_token_id=eot_id, use_cache=True)
 
@@ -153,28 +161,29 @@ def state_dict_to_gpt2(model: TransformerLM  # A model `gpt2_config` accepts
     "GPT-2's tensors by name (as `GPT2LMHeadModel` saves them) from our model; a tied head is left out."
     gpt2_config(model.config)
     state = model.state_dict()
-    out = {f'transformer.{hf_name}': (state[name].t() if transposed else state[name]).detach().cpu().contiguous()
-           for hf_name, name, transposed in gpt2_names(model.config.num_layers)}
+    out = {f'transformer.{hf_name}': (state[name].t() if transposed else state[name]).cpu().contiguous()
+           for hf_name, name, transposed in gpt2_names(model.config.num_layers)}   # (out, in) -> (in, out)
     if not model.config.tie_weights: out['lm_head.weight'] = state['fc.weight'].detach().cpu()
     return out
 
 # %% ../nbs/07c_huggingface.ipynb #ee9f23e8
 def save_gpt2(model: TransformerLM,  # A model `gpt2_config` accepts
               folder,  # The folder to write (created if need be)
-              tokenizer: Union[Tokenizer, None, bool] = None  # Default `model.tokenizer`; False: write no tokenizer
+              tokenizer: Union[Tokenizer, None, bool] = None  # Default `model.tokenizer`; False: none
              ) -> Path:
     "Write a Hugging Face GPT-2 folder that `transformers` (and `load_gpt2`) load."
     folder = Path(folder)
     tok = None if tokenizer is False else (tokenizer or getattr(model, 'tokenizer', None))
     eot = tok.special_tokens.get(EOT) if tok is not None else None
-    config = gpt2_config(model.config, eot)                                    # errors before writing anything
+    config = gpt2_config(model.config, eot)                               # errors before writing anything
     if tok is not None: _check_gpt2_tokenizer(tok, model.config.vocab_size)
     if folder.is_file(): raise FileExistsError(f'{folder} is a file; save_gpt2 writes a folder there')
     folder.mkdir(parents=True, exist_ok=True)
     save_safetensors(state_dict_to_gpt2(model), folder / 'model.safetensors', metadata=dict(format='pt'))
     (folder / 'config.json').write_text(json.dumps(config, indent=2))
-    stale = ['tokenizer.json', 'model.pth'] + ([] if tok else ['vocab.json', 'merges.txt', 'tokenizer_config.json'])
-    for name in stale:                                     # files of an earlier save that would contradict this one
+    stale = ['tokenizer.json', 'model.pth']          # files of an earlier save that would contradict this one
+    if tok is None: stale += ['vocab.json', 'merges.txt', 'tokenizer_config.json']
+    for name in stale:
         if (folder / name).exists(): (folder / name).unlink()
     if tok is not None: save_gpt2_tokenizer(tok, folder)
     return folder
@@ -182,7 +191,8 @@ def save_gpt2(model: TransformerLM,  # A model `gpt2_config` accepts
 # %% ../nbs/07c_huggingface.ipynb #87d88b97
 def bytes_to_unicode() -> dict:
     "GPT-2's table of byte -> printable character used to write tokens in vocab.json and merges.txt."
-    printable = [*range(ord('!'), ord('~') + 1), *range(ord('¡'), ord('¬') + 1), *range(ord('®'), ord('ÿ') + 1)]
+    printable = [*range(ord('!'), ord('~') + 1), *range(ord('¡'), ord('¬') + 1),
+                 *range(ord('®'), ord('ÿ') + 1)]                 # 188 bytes that print as themselves
     table, moved = {b: chr(b) for b in printable}, 0
     for b in range(256):
         if b not in table: table[b], moved = chr(256 + moved), moved + 1    # the 68 others, from U+0100 on
@@ -191,7 +201,7 @@ def bytes_to_unicode() -> dict:
 # %% ../nbs/07c_huggingface.ipynb #17fb19bd
 def load_gpt2_tokenizer(folder  # A folder with GPT-2's vocab.json and merges.txt
                        ) -> BPETokenizer:
-    "A `BPETokenizer` that gives the ids of GPT-2's tokenizer files (GPT-2's pattern, its numbering, its specials)."
+    "A `BPETokenizer` giving the ids of GPT-2's tokenizer files (GPT-2's pattern, numbering, special tokens)."
     folder = Path(folder)
     files = [folder / 'vocab.json', folder / 'merges.txt']
     missing = [f.name for f in files if not f.is_file()]
@@ -202,8 +212,8 @@ def load_gpt2_tokenizer(folder  # A folder with GPT-2's vocab.json and merges.tx
     char_of = bytes_to_unicode()
     absent = [b for b, ch in char_of.items() if ch not in vocab]
     if absent:
-        raise CheckpointError(f'{files[0]} lacks {len(absent)} of the 256 byte tokens (e.g. byte {absent[0]}); '
-                              f'a byte-level BPE needs them all')
+        raise CheckpointError(f'{files[0]} lacks {len(absent)} of the 256 byte tokens (e.g. byte '
+                              f'{absent[0]}); a byte-level BPE needs them all')
     ours = {ch: b for b, ch in char_of.items()}                               # token string -> our id
     merges = []
     for k, line in enumerate(l for l in lines if l.strip()):
@@ -212,8 +222,8 @@ def load_gpt2_tokenizer(folder  # A folder with GPT-2's vocab.json and merges.tx
             raise CheckpointError(f'{files[1]}: merge {k + 1} {line!r} is not two earlier tokens')
         token = parts[0] + parts[1]
         if token in ours or token not in vocab:
-            raise CheckpointError(f'{files[1]}: merge {k + 1} {line!r} makes {token!r}, which '
-                                  f'{"another merge made already" if token in ours else "is not in vocab.json"}')
+            why = 'another merge made already' if token in ours else 'is not in vocab.json'
+            raise CheckpointError(f'{files[1]}: merge {k + 1} {line!r} makes {token!r}, which {why}')
         merges.append((ours[parts[0]], ours[parts[1]]))
         ours[token] = 256 + k
     specials = sorted((t for t in vocab if t not in ours), key=vocab.get)   # neither a byte nor a merge
@@ -225,13 +235,14 @@ def load_gpt2_tokenizer(folder  # A folder with GPT-2's vocab.json and merges.tx
 def _check_gpt2_tokenizer(tok: Tokenizer, vocab_size: Optional[int] = None):
     "Raise a ValueError if `tok` cannot be written as GPT-2's vocab.json + merges.txt."
     if not isinstance(tok, BPETokenizer):
-        raise ValueError(f'only a byte-level BPE can be written in GPT-2\'s format, not a {type(tok).__name__}')
+        raise ValueError(f"only a byte-level BPE can be written in GPT-2's format, not {type(tok).__name__}")
     if tok.pattern != GPT2_PATTERN:
-        raise ValueError("GPT-2's tokenizer files imply GPT-2's pre-tokenization pattern, and this tokenizer "
-                         "splits text with another one; train it with pattern=GPT2_PATTERN (or save the model "
-                         "with tokenizer=False)")
+        raise ValueError("GPT-2's tokenizer files imply GPT-2's pre-tokenization pattern, and this "
+                         "tokenizer splits text with another one; train it with pattern=GPT2_PATTERN "
+                         "(or save the model with tokenizer=False)")
     if len(set(tok.vocab)) != len(tok.vocab):
-        raise ValueError('two merges of this tokenizer make the same bytes; merges.txt cannot tell them apart')
+        raise ValueError('two merges of this tokenizer make the same bytes; merges.txt cannot tell them '
+                         'apart')
     if vocab_size is not None and tok.vocab_size > vocab_size:
         raise ValueError(f'the tokenizer has {tok.vocab_size} tokens but the model only {vocab_size}')
 
@@ -246,8 +257,8 @@ def save_gpt2_tokenizer(tok: BPETokenizer,  # A byte-level BPE trained with patt
     spell = lambda i: ''.join(char_of[b] for b in tok.vocab[i])               # our token i as GPT-2 writes it
     numbering = tok.ids or list(range(tok.vocab_size))
     vocab = {spell(i): numbering[i] for i in range(len(tok.vocab))} | dict(tok.special_tokens)
-    (folder / 'vocab.json').write_text(json.dumps(dict(sorted(vocab.items(), key=lambda kv: kv[1])), ensure_ascii=False),
-                                       encoding='utf-8')
+    by_id = dict(sorted(vocab.items(), key=lambda kv: kv[1]))
+    (folder / 'vocab.json').write_text(json.dumps(by_id, ensure_ascii=False), encoding='utf-8')
     merges = [f'{spell(a)} {spell(b)}' for a, b in tok.merges]
     (folder / 'merges.txt').write_text('\n'.join(['#version: 0.2', *merges]) + '\n', encoding='utf-8')
     eot = EOT if EOT in tok.special_tokens else None

@@ -339,7 +339,7 @@ class BPETokenizer(Tokenizer):
                  special_tokens: Sequence[str] = (EOT,),  # Special tokens, numbered after the merges
                  pattern: str = DEFAULT_PATTERN,  # Pre-tokenization regex
                  cache_size: int = 1 << 20,  # Most pre-tokens kept in the encoding cache
-                 ids: Optional[Sequence[int]] = None):  # Id of each token (bytes, merges, specials); None: 0, 1..
+                 ids: Optional[Sequence[int]] = None):  # Id of each token (bytes, merges, specials); or 0..
         self.merges = [tuple(int(x) for x in m) for m in merges]
         for k, (a, b) in enumerate(self.merges):
             if not (0 <= a < 256 + k and 0 <= b < 256 + k):

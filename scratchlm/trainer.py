@@ -336,14 +336,14 @@ def train_step(self: Trainer) -> dict:
     self.state.tokens_seen += self.tokens_per_step
     return dict(loss=(loss_sum / n_tokens).item(), grad_norm=grad_norm.item(), lr=lr, skipped=skipped)
 
-# %% ../nbs/05_trainer.ipynb #7596b4aa
+# %% ../nbs/05_trainer.ipynb #b9207678
 NLL_SUMS = ('nll', 'tokens', 'nll_text', 'bytes')   # what an evaluation adds up, batch after batch
 
 def nll_sums(logits: torch.Tensor,  # (B, T, V) scores (or log-probabilities)
              targets: torch.Tensor,  # (B, T) next-token ids; -100 = not scored
              token_bytes: Optional[torch.Tensor] = None  # (V,) bytes per token id (`token_byte_lengths`)
             ) -> dict:
-    "Summed loss (nats) and count of the scored targets; with `token_bytes`, the loss and bytes of text targets."
+    "Summed loss (nats) and count of scored targets; with `token_bytes`, the loss and bytes of text targets."
     y = targets.flatten()                                                   # (B*T,)
     losses = F.cross_entropy(logits.float().flatten(0, 1), y, reduction='none', ignore_index=-100)
     valid = y != -100
@@ -633,12 +633,12 @@ def train(self: TransformerLM, mode=True, **kwargs):
         raise TypeError(f"train() got training settings {sorted(kwargs)} but no train_data")
     return self.fit(mode, **kwargs)
 
-# %% ../nbs/05_trainer.ipynb #20523194
+# %% ../nbs/05_trainer.ipynb #9307f8d6
 def sliding_windows(n_tokens: int,  # Length of the token stream
                     block_size: int,  # Longest window (the model's context)
                     stride: int  # Targets newly scored per window after the first, in [1, block_size]
                    ) -> list:
-    "(start, end, new) per window: inputs tokens[start:end], targets tokens[start+1:end+1], the last `new` scored."
+    "(start, end, new) per window: inputs tokens[start:end], targets [start+1:end+1], the last `new` scored."
     if not 0 < stride <= block_size:
         raise ValueError(f'stride must be in [1, block_size={block_size}], got {stride}')
     windows, scored = [], 0                                       # targets 1..scored are done
@@ -648,7 +648,7 @@ def sliding_windows(n_tokens: int,  # Length of the token stream
         scored = end
     return windows
 
-# %% ../nbs/05_trainer.ipynb #4eb8604b
+# %% ../nbs/05_trainer.ipynb #e05dc75f
 def _eval_sources(data, text_column: Optional[str]) -> list:
     "(name, documents, reader or None) for each file of `data`, or for a list of documents."
     from scratchlm.data import expand_paths
@@ -664,7 +664,7 @@ def _eval_sources(data, text_column: Optional[str]) -> list:
 @patch
 @torch.no_grad()
 def evaluate(self: TransformerLM,
-             data,  # Files, folders or globs of text in any format of 04_data, or a list of documents
+             data,  # Files, folders or globs of text in any format of 04_data, or a list of documents (str)
              tokenizer: Optional[Tokenizer] = None,  # The data's tokenizer; default `self.tokenizer`
              stride: Optional[int] = None,  # Targets scored per window; default block_size (no overlap)
              batch_size: int = 8,  # Windows per forward pass
@@ -679,7 +679,8 @@ def evaluate(self: TransformerLM,
     tok = tokenizer or getattr(self, 'tokenizer', None)
     if tok is None: raise ValueError('this model has no tokenizer (model.tokenizer is None); pass tokenizer=')
     if tok.vocab_size > self.config.vocab_size:
-        raise ValueError(f'the tokenizer has {tok.vocab_size} tokens but the model only {self.config.vocab_size}')
+        raise ValueError(f'the tokenizer has {tok.vocab_size} tokens but the model only '
+                         f'{self.config.vocab_size}')
     if batch_size < 1: raise ValueError(f'batch_size must be a positive integer, got {batch_size}')
     B = self.config.block_size
     stride = stride or B
@@ -691,7 +692,8 @@ def evaluate(self: TransformerLM,
         for i, (name, docs, reader) in enumerate(_eval_sources(data, text_column)):
             meta = write_token_file(docs, tok, Path(tmp) / f'{i}.bin', progress=False)   # as `prepare` does
             if meta['documents'] == 0:
-                raise DataError(f'{name}: no document to evaluate' + (f' ({reader.stats.summary()})' if reader else ''))
+                why = f' ({reader.stats.summary()})' if reader else ''
+                raise DataError(f'{name}: no document to evaluate{why}')
             tokens = np.array(open_token_file(Path(tmp) / f'{i}.bin')[0], dtype=np.int64)
             streams.append((name, tokens, reader.stats.summary() if reader else None))
     was_training = self.training
@@ -703,7 +705,7 @@ def evaluate(self: TransformerLM,
         sums = dict.fromkeys(NLL_SUMS, 0)
         for b in range(0, len(wins), batch_size):
             chunk = wins[b:b + batch_size]
-            rows = torch.stack([torch.from_numpy(tokens[s:e + 1]) for s, e, _ in chunk]).to(device)   # (b, L+1)
+            rows = torch.stack([torch.from_numpy(tokens[s:e + 1]) for s, e, _ in chunk]).to(device)  # (b,L+1)
             x, y = rows[:, :-1], rows[:, 1:].clone()                                                  # (b, L)
             for r, (_, _, new) in enumerate(chunk): y[r, :y.size(1) - new] = IGNORE_INDEX   # scored already
             for k, v in nll_sums(self(x).logits, y, token_bytes).items(): sums[k] += v
