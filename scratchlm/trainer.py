@@ -683,7 +683,7 @@ def evaluate(self: TransformerLM,
                          f'{self.config.vocab_size}')
     if batch_size < 1: raise ValueError(f'batch_size must be a positive integer, got {batch_size}')
     B = self.config.block_size
-    stride = stride or B
+    stride = B if stride is None else stride
     sliding_windows(B + 1, B, stride)                                        # checks the stride
     device = next(self.parameters()).device
     token_bytes = token_byte_lengths(tok).to(device)
