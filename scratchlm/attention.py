@@ -90,7 +90,7 @@ def apply_rope(x: torch.Tensor,  # Queries or keys (B, H, T, D)
 # %% ../nbs/02_attention.ipynb #3136165f
 KVCache = tuple  # (keys, values), each (B, H, T_past, head_dim); keys are stored with RoPE applied
 
-# %% ../nbs/02_attention.ipynb #e2b97f03
+# %% ../nbs/02_attention.ipynb #feb318d6
 class StaticKVCache(NamedTuple):
     "One layer's preallocated cache: fixed-size key and value buffers, written in place one token at a time."
     keys: torch.Tensor  # (B, H, max_len, head_dim), every slot; the key mask hides the unwritten ones

@@ -219,7 +219,7 @@ def decode_steps(model: TransformerLM,
         ids = torch.cat([ids, tokens[:, None]], 1)                                             # (B, T + step)
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
 
-# %% ../nbs/07_generation.ipynb #f7ae6306
+# %% ../nbs/07_generation.ipynb #c369b126
 class StaticCache(torch.nn.Module):
     "Every layer's keys and values in buffers allocated once, (L, B, H, max_len, D), and the slots in use."
     def __init__(self, config: ModelConfig,  # The model's shape (layers, heads, width)
@@ -249,7 +249,7 @@ class StaticCache(torch.nn.Module):
         "One `StaticKVCache` per layer, views of these buffers, each writing at `slot`."
         return [StaticKVCache(self.keys[i], self.values[i], slot) for i in range(self.keys.size(0))]
 
-# %% ../nbs/07_generation.ipynb #28a4915a
+# %% ../nbs/07_generation.ipynb #74ad22a6
 class StaticStep(torch.nn.Module):
     "One decoding step on a `StaticCache`: the same shapes at every call, so it compiles to one graph."
     def __init__(self, model: TransformerLM, cache: StaticCache):
@@ -266,7 +266,7 @@ class StaticStep(torch.nn.Module):
                          kv_cache=self.cache.layers(slot))
         return out.logits[:, -1].float()
 
-# %% ../nbs/07_generation.ipynb #10f60da7
+# %% ../nbs/07_generation.ipynb #0ecaa635
 class _StaticDecoder:
     "A `StaticCache` and its step, compiled or not, for one batch size, device and dtype."
     def __init__(self, model: TransformerLM, batch_size: int, compiled: bool):
@@ -277,8 +277,8 @@ class _StaticDecoder:
         if compiled:
             if self.cuda:
                 for b in self.cache.buffers(): torch._dynamo.mark_static_address(b)
-            options = dict(mode='reduce-overhead') if self.cuda else {}
-            self.step_fn = compile_model(eager, p.device, "use_cache='compiled'", **options)
+            options = dict(mode='reduce-overhead') if self.cuda else {}        # CUDA graphs on a GPU
+            self.step_fn = compile_model(eager, p.device, "use_cache='compiled'", dynamic=False, **options)
         self.compiled = self.step_fn is not eager
 
     def step(self, tokens: torch.Tensor,  # (B, 1) each row's newest token
@@ -287,7 +287,8 @@ class _StaticDecoder:
         "The logits (B, V) of the next position."
         slot_t = torch.tensor([slot], device=tokens.device)
         if self.compiled and self.cuda: torch.compiler.cudagraph_mark_step_begin()
-        return self.step_fn(tokens.contiguous(), slot_t).clone()
+        tokens = tokens.clone(memory_format=torch.contiguous_format)       # (B, 1) with the same strides each call
+        return self.step_fn(tokens, slot_t).clone()   # a CUDA graph's replay reuses its output memory
 
 def _static_decoder(model: TransformerLM, batch_size: int, compiled: bool) -> _StaticDecoder:
     "The model's decoder for this batch size, device, dtype and mode, made on first use (compiling once)."

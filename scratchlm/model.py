@@ -146,6 +146,7 @@ IGNORE_INDEX = -100  # The target of a position that the loss skips (padding)
 
 def _check_targets(targets, vocab_size):
     "Raise if a target is neither a token id of the vocabulary nor IGNORE_INDEX."
+    if torch.compiler.is_compiling(): return                   # a compiled step reads no values back to Python
     bad = (targets != IGNORE_INDEX) & ((targets < 0) | (targets >= vocab_size))
     if bad.any():
         raise ValueError(f'targets must be token ids in [0, {vocab_size}) or {IGNORE_INDEX} for positions '
@@ -214,7 +215,8 @@ def _check_inputs(model, input_ids, targets, attention_mask, kv_cache, past):
         raise ValueError(f'input_ids must be (batch, time), got shape {tuple(input_ids.shape)}')
     if input_ids.dtype not in (torch.long, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f'input_ids must be integer token ids, got {input_ids.dtype}')
-    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= V):
+    compiling = torch.compiler.is_compiling()                       # then no value is read back to Python
+    if input_ids.numel() and not compiling and (input_ids.min() < 0 or input_ids.max() >= V):
         raise ValueError(f'input_ids must lie in [0, {V}) (model.vocab_size); '
                          f'got values from {input_ids.min().item()} to {input_ids.max().item()}')
     B, T = input_ids.shape
@@ -482,7 +484,7 @@ def resolve_adaptive_cutoffs(config: ModelConfig,  # Uses `adaptive_cutoffs` and
     if config.adaptive_cutoffs: return list(config.adaptive_cutoffs)
     return adaptive_cutoffs(zipf_counts(config.vocab_size) if token_counts is None else token_counts)
 
-# %% ../nbs/03_blocks.ipynb #e6fba77d
+# %% ../nbs/03_blocks.ipynb #9061e0b7
 def chunked_lm_loss(x: torch.Tensor,  # (B, T, d) or (N, d): the final hidden states
                     head: nn.Linear,  # The output layer (V x d weights)
                     targets: torch.Tensor,  # (B, T) or (N,) token ids; -100 = ignore this position

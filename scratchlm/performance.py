@@ -163,7 +163,7 @@ def dropout(x: torch.Tensor,  # Activations
         return F.dropout(x, p, True)
     return _CPUDropout.apply(x, p)
 
-# %% ../nbs/09_performance.ipynb #32e0db2b
+# %% ../nbs/09_performance.ipynb #672e61e4
 def compile_problem(device: torch.device  # Where the compiled model would run
                    ) -> Optional[str]:
     "Why `torch.compile` cannot run on `device` here, in one line; None when it can."
