@@ -19,9 +19,9 @@ recorded as skipped; `--only` reruns chosen sections. One line is printed per me
   `nvidia-smi` polling) between the end of the child's warm-up steps and its last step; the child times the
   trainer's batch fetches (data wait share).
 - `train`: the same trainer in this process: tokens/s, MFU and data wait over timed steps after warm-up.
-  MFU = tokens/s x FLOPs per token / peak, FLOPs per token by nanoGPT's `estimate_mfu`: 6 N + 12 L d T, with N
-  the parameters that multiply (position tables and an untied input embedding are lookups and not counted; a
-  tied embedding counts once, as the output layer). Peaks from the data sheet: H100/H200 SXM, dense bf16
+  MFU = tokens/s x FLOPs per token / peak, FLOPs per token by nanoGPT's `estimate_mfu` (scratchlm's
+  `flops_per_token`): 6 N + 12 L d T, with N the parameters that multiply (position tables and an untied input
+  embedding are lookups and not counted; a tied embedding counts once, as the output layer). Peaks from the data sheet: H100/H200 SXM, dense bf16
   989 TFLOP/s, fp32 67 TFLOP/s (fp32 training here uses full fp32 matrix products, not TF32).
 - `memory`: peak CUDA memory of one bf16 training forward + backward at batch 8 x 1024 of the seed width, above
   the weights, plain / gradient checkpointing / chunked loss / both (on a CPU: resident memory in a fresh process,
@@ -42,6 +42,7 @@ from scratchlm.trainer import Trainer
 from scratchlm.data import TokenDataset
 from scratchlm.tokenizer import TOKENS_FORMAT, token_meta_path
 from scratchlm.generation import decode_steps, SamplingConfig
+from scratchlm.performance import flops_per_token
 
 CONFIGS = {'seed': 'default', '124m': 'gpt2-small'}
 PEAKS = {'bf16': 989e12, 'fp32': 67e12}      # H100 / H200 SXM data sheet, dense
@@ -96,15 +97,6 @@ def model_config(name: str, **changes):
         m = dataclasses.replace(m, d_model=64, nhead=4, num_layers=2, dim_feedforward=128, vocab_size=512,
                                 block_size=min(m.block_size, 128) // (2 if name == 'seed' else 1))
     return dataclasses.replace(m, **changes)
-
-
-def matmul_flops_per_token(model: TransformerLM) -> float:
-    "nanoGPT's estimate_mfu count: 6 N + 12 L d T, N without lookup tables (positions, an untied input embedding)."
-    c = model.config
-    n = sum(p.numel() for p in model.parameters())                       # shared (tied) weights counted once
-    if not c.tie_weights: n -= model.embedding.weight.numel()
-    if c.pos_encoding == 'learned': n -= model.pos_encoding.weight.numel()
-    return 6 * n + 12 * c.num_layers * c.d_model * c.block_size
 
 
 def peak_flops(precision: str):
@@ -171,7 +163,7 @@ def measure_training(trainer, warmup: int, steps: int, precision: str) -> dict:
     sync()
     dt = time.perf_counter() - t0
     tps = steps * trainer.tokens_per_step / dt
-    fpt, peak = matmul_flops_per_token(trainer.model), peak_flops(precision)
+    fpt, peak = flops_per_token(trainer.model.config, trainer.model), peak_flops(precision)
     return dict(tokens_per_s=round(tps), step_s=round(dt / steps, 4), warmup_steps=warmup, warmup_s=round(warm_s, 1),
                 timed_steps=steps, tokens_per_step=trainer.tokens_per_step, flops_per_token=fpt,
                 peak_flops=peak, mfu=round(tps * fpt / peak, 4) if peak else None,
@@ -245,7 +237,7 @@ def child_train(a):
     timed = marks['t_end'] - marks['t_start']
     steps = marks['step_end'] - marks['step_start']
     tps = steps * trainer.tokens_per_step / timed if timed > 0 else None
-    fpt, peak = matmul_flops_per_token(trainer.model), peak_flops(a.precision)
+    fpt, peak = flops_per_token(trainer.model.config, trainer.model), peak_flops(a.precision)
     print('@@RESULT@@' + json.dumps(dict(
         t_start=marks['t_start'], t_end=marks['t_end'], fit_start=t0, fit_end=time.time(), timed_steps=steps,
         tokens_per_step=trainer.tokens_per_step, tokens_per_s=round(tps) if tps else None,

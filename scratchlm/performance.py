@@ -72,10 +72,12 @@ def measure_in_subprocess(fn,  # A module-level function of an importable module
 
 # %% ../nbs/09_performance.ipynb #2dcef841
 def flops_per_token(config,  # The model's `ModelConfig`
-                    model: torch.nn.Module  # The model; its embedding is not counted
+                    model: torch.nn.Module  # The model; its lookup tables are not counted
                    ) -> float:
-    "Training FLOPs per token: 6 x non-embedding parameters + 12 x layers x width x context."
-    n = sum(p.numel() for p in model.parameters()) - model.embedding.weight.numel()
+    "Training FLOPs per token: 6 x the parameters that multiply + 12 x layers x width x context (nanoGPT's)."
+    n = sum(p.numel() for p in model.parameters())          # a tied matrix once: it multiplies as the output layer
+    if not config.tie_weights: n -= model.embedding.weight.numel()       # the input embedding is a lookup
+    if config.pos_encoding == 'learned': n -= model.pos_encoding.weight.numel()   # so is a position table
     return 6 * n + 12 * config.num_layers * config.d_model * config.block_size
 
 # %% ../nbs/09_performance.ipynb #372e4390
