@@ -28,7 +28,7 @@ recorded as skipped; `--only` reruns chosen sections. One line is printed per me
   fp32).
 - `decode`: greedy batch-1 decoding, tokens/s, `use_cache=True` (growing cache) / 'static' / 'compiled'.
 """
-import argparse, dataclasses, json, os, platform, subprocess, sys, tempfile, threading, time, traceback
+import argparse, dataclasses, gc, json, os, platform, subprocess, sys, tempfile, threading, time, traceback
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +84,7 @@ def section(name: str, estimate_s: float):
                                  error=f'{type(e).__name__}: {e}', traceback=traceback.format_exc()[-3000:])
             print(f'[FAIL] {name}: {type(e).__name__}: {e}\n{traceback.format_exc()[-1500:]}', flush=True)
         finally:
+            gc.collect()                                 # trainers and decoders hold reference cycles
             if ARGS.device.startswith('cuda'): torch.cuda.empty_cache()
         write_results()
         return fn
@@ -193,7 +194,7 @@ class UtilSampler:
     def _smi(self):
         idx = str(torch.cuda.current_device())
         self.proc = subprocess.Popen(['nvidia-smi', '-i', idx, '--query-gpu=utilization.gpu',
-                                      '--format=csv,noheader,nounits', f'-lms={int(self.interval * 1000)}'],
+                                      '--format=csv,noheader,nounits', f'--loop-ms={int(self.interval * 1000)}'],
                                      stdout=subprocess.PIPE, text=True)
         for line in self.proc.stdout:
             if self.stop.is_set(): break
@@ -254,6 +255,8 @@ def util_run(name, precision, compile, seconds, warmup, work):
            '--seconds', str(seconds), '--warmup', str(warmup), '--work', str(work), '--device', ARGS.device]
     if compile: cmd.append('--compile')
     if ARGS.quick: cmd.append('--quick')
+    for p in ('bf16', 'fp32'):
+        if getattr(ARGS, f'peak_{p}'): cmd += [f'--peak-{p}', str(getattr(ARGS, f'peak_{p}'))]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     with UtilSampler() as sampler:
         t0 = time.time()
@@ -324,7 +327,16 @@ def cuda_step_memory(cfg, batch, T):
 
 
 def summary() -> str:
-    "The markdown summary of what has been measured so far."
+    "The markdown summary of what has been measured so far (never fails: a formatting error becomes its text)."
+    try: return _summary()
+    except Exception as e: return f'(no summary: {type(e).__name__}: {e})'
+
+
+def pct(x, digits=1):
+    return '' if x is None else f'{x:.{digits}%}'
+
+
+def _summary() -> str:
     env = RESULTS.get('environment', {})
     lines = [f"# benchmarks/gpu.py on {env.get('gpu') or env.get('device')}",
              '', f"torch {env.get('torch')}, CUDA {env.get('cuda')}, {env.get('when')}; "
@@ -334,16 +346,16 @@ def summary() -> str:
         lines += ['| training run (Trainer.fit, child process) | GPU utilization | tokens/s | MFU | data wait |',
                   '|---|---|---|---|---|']
         for k, v in util.items():
-            lines.append(f"| {k[len('train util '):]}, {v['batch']} | {v['gpu_util_pct']}% | {v['tokens_per_s']:,} | "
-                         f"{v['mfu'] if v['mfu'] is None else format(v['mfu'], '.1%')} | {v['data_wait_share']:.2%} |")
+            lines.append(f"| {k[len('train util '):]}, {v['batch']} | {v['gpu_util_pct']}% | {v['tokens_per_s']} | "
+                         f"{pct(v['mfu'])} | {pct(v['data_wait_share'], 2)} |")
         lines.append('')
     train = {k: v for k, v in RESULTS.items() if k.startswith('train ') and not k.startswith('train util')
              and v.get('ok')}
     if train:
         lines += ['| training step | step s | tokens/s | MFU | data wait |', '|---|---|---|---|---|']
         for k, v in train.items():
-            mfu = '' if v['mfu'] is None else f"{v['mfu']:.1%}"
-            lines.append(f"| {k[6:]} | {v['step_s']} | {v['tokens_per_s']:,} | {mfu} | {v['data_wait_share']:.2%} |")
+            lines.append(f"| {k[6:]} | {v['step_s']} | {v['tokens_per_s']:,} | {pct(v['mfu'])} | "
+                         f"{pct(v['data_wait_share'], 2)} |")
         lines.append('')
     mem = RESULTS.get('memory', {})
     if mem.get('ok'):
