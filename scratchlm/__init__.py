@@ -13,13 +13,13 @@ from .core import (Config, ConfigError, DataConfig, DistributedConfig, ModelConf
                    get_device, load_config, seed_everything, stories)
 from .tokenizer import (BPETokenizer, CharTokenizer, SentencePieceTokenizer, Tokenizer, TokenizerFileError,
                         load_tokenizer, train_tokenizer)
-from .attention import MultiHeadAttention, attend
-from .model import LMOutput, TransformerLM
+from .attention import MultiHeadAttention, StaticKVCache, attend
+from .model import LMOutput, TransformerLM, chunked_lm_loss
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDataset, download, prepare,
                    read_documents, write_documents)
 from .trainer import Trainer, build_training
-from .generation import SamplingConfig, decode_steps
+from .generation import SamplingConfig, StaticCache, decode_steps
 from .hf import load_gpt2, load_gpt2_tokenizer, save_gpt2, save_gpt2_tokenizer
 from .distributed import init_distributed, wrap_model
 
@@ -33,14 +33,14 @@ __all__ = [
     'Tokenizer', 'BPETokenizer', 'CharTokenizer', 'SentencePieceTokenizer', 'TokenizerFileError',
     'train_tokenizer', 'load_tokenizer',
     # attention and the model (02_attention, 03_blocks)
-    'attend', 'MultiHeadAttention', 'TransformerLM', 'LMOutput',
+    'attend', 'MultiHeadAttention', 'StaticKVCache', 'TransformerLM', 'LMOutput', 'chunked_lm_loss',
     # data (04_data) and checkpoints (04b_checkpoint)
     'DataError', 'read_documents', 'write_documents', 'prepare', 'TokenDataset', 'DocumentDataset',
     'StreamingTokenDataset', 'download', 'CheckpointError', 'load_checkpoint',
     # training (05_trainer, 06_distributed)
     'Trainer', 'build_training', 'init_distributed', 'wrap_model',
     # generation (07_generation)
-    'SamplingConfig', 'decode_steps',
+    'SamplingConfig', 'decode_steps', 'StaticCache',
     # Hugging Face GPT-2 folders and tokenizer files (07c_huggingface)
     'load_gpt2', 'save_gpt2', 'load_gpt2_tokenizer', 'save_gpt2_tokenizer',
 ]

@@ -7,7 +7,7 @@ Docs: https://scratchlm.github.io/scratchlm/attention.html.md"""
 # %% ../nbs/02_attention.ipynb #4291df15
 from __future__ import annotations
 import math
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import torch
 import torch.nn as nn
@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from .performance import dropout
 
 # %% auto #0
-__all__ = ['KVCache', 'ATTENTION_IMPLS', 'attention_mask', 'naive_attention', 'rope_cos_sin', 'apply_rope', 'attend',
-           'MultiHeadAttention', 'TiledAttention', 'tiled_attention']
+__all__ = ['KVCache', 'ATTENTION_IMPLS', 'attention_mask', 'naive_attention', 'rope_cos_sin', 'apply_rope', 'StaticKVCache',
+           'attend', 'MultiHeadAttention', 'TiledAttention', 'tiled_attention']
 
 # %% ../nbs/02_attention.ipynb #475a792d
 def attention_mask(q_len: int,  # Number of queries (the newest positions)
@@ -90,6 +90,21 @@ def apply_rope(x: torch.Tensor,  # Queries or keys (B, H, T, D)
 # %% ../nbs/02_attention.ipynb #3136165f
 KVCache = tuple  # (keys, values), each (B, H, T_past, head_dim); keys are stored with RoPE applied
 
+# %% ../nbs/02_attention.ipynb #feb318d6
+class StaticKVCache(NamedTuple):
+    "One layer's preallocated cache: fixed-size key and value buffers, written in place one token at a time."
+    keys: torch.Tensor  # (B, H, max_len, head_dim), every slot; the key mask hides the unwritten ones
+    values: torch.Tensor  # (B, H, max_len, head_dim)
+    slot: torch.Tensor  # (1,) long: the slot the new token's key and value go to
+
+    def write(self, k: torch.Tensor,  # (B, H, 1, head_dim) the new token's keys, RoPE applied
+              v: torch.Tensor  # (B, H, 1, head_dim) its values
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        "Store `k` and `v` at `slot` and return the whole buffers, (B, H, max_len, head_dim) each."
+        self.keys.index_copy_(2, self.slot, k.to(self.keys.dtype))
+        self.values.index_copy_(2, self.slot, v.to(self.values.dtype))
+        return self.keys, self.values
+
 # %% ../nbs/02_attention.ipynb #f302a36f
 ATTENTION_IMPLS = ('naive', 'tiled', 'sdpa')
 
@@ -154,7 +169,10 @@ class MultiHeadAttention(nn.Module):
         q, k, v = (t.view(B, T, self.nhead, self.head_dim).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        if kv_cache is not None:                                               # (B, H, T_past + T, D)
+        if isinstance(kv_cache, StaticKVCache):                                # (B, H, max_len, D), in place
+            if T != 1: raise ValueError(f'a static KV cache takes one token at a time, got {T}')
+            k, v = kv_cache.write(k, v)
+        elif kv_cache is not None:                                             # (B, H, T_past + T, D)
             k, v = torch.cat([kv_cache[0], k], dim=2), torch.cat([kv_cache[1], v], dim=2)
         p = self.dropout if self.training else 0.0
         y = attend(q, k, v, self.impl, key_padding_mask, self.causal, p)       # (B, H, T, D)

@@ -352,6 +352,8 @@ class ModelConfig:
     adaptive_cutoffs: list[int] = field(default_factory=list)
     label_smoothing: float = 0.0  # Label smoothing of the cross-entropy, in [0, 1)
     z_loss: float = 0.0  # Weight of the z-loss regulariser (PaLM) on the log-partition function
+    # Compute the loss this many positions at a time, never holding all (B, T, V) logits; 0 = all at once
+    loss_chunk_size: int = 0
 
     def check(self):
         "Yield (key, problem) for every impossible value."
@@ -366,6 +368,8 @@ class ModelConfig:
             yield 'label_smoothing', f'must be in [0, 1), got {self.label_smoothing}'
         if self.z_loss < 0: yield 'z_loss', f'must be >= 0, got {self.z_loss}'
         if not self.norm_eps > 0: yield 'norm_eps', f'must be > 0, got {self.norm_eps}'
+        if self.loss_chunk_size < 0:
+            yield 'loss_chunk_size', f'must be >= 0 (0 = the whole batch at once), got {self.loss_chunk_size}'
         head_size = self.d_model // self.nhead if divides else 0
         if self.pos_encoding == 'rope' and head_size % 2:
             yield 'pos_encoding', f'rope needs an even head size, d_model/nhead = {head_size}'
@@ -450,6 +454,7 @@ class TrainingConfig:
     grad_clip: float = 1.0  # Clip the global gradient norm to this; 0 turns clipping off
     precision: Literal['fp32', 'fp16', 'bf16'] = 'fp32'  # Autocast precision of the forward pass
     offload_activations: bool = False  # Keep tensors saved for backward in CPU memory (CUDA only)
+    compile: bool = False  # Train through `torch.compile(model)` (see 09_performance)
     # On a CPU (Linux/glibc): reuse freed memory instead of returning it to the OS each step
     keep_freed_memory: bool = True
     device: str = 'auto'  # 'auto' (cuda > mps > cpu), or a torch device string

@@ -16,7 +16,9 @@ from fastcore.basics import patch
 from fastcore.meta import delegates
 
 from .core import Config, config_from_dict, ConfigError
-from .model import TransformerLM
+from .core import ModelConfig
+from .model import StaticKVCache, TransformerLM
+from .performance import compile_model
 from .tokenizer import Tokenizer, TokenizerFileError, load_tokenizer, tokenizer_from_dict
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, atomic_torch_save,
                                   load_checkpoint, load_tensors, load_safetensors, save_safetensors)
@@ -25,7 +27,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError,
 __all__ = ['PRETRAINED_FORMAT', 'PRETRAINED_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'TOKENIZER_FILE', 'OLD_WEIGHTS_FILE',
            'apply_temperature', 'top_k_filter', 'top_p_filter', 'repetition_penalty_filter', 'SamplingConfig',
            'make_generators', 'pick_next', 'ContextOverflowError', 'window_start', 'left_pad', 'decode_steps',
-           'TextStream']
+           'StaticCache', 'StaticStep', 'TextStream']
 
 # %% ../nbs/07_generation.ipynb #015c9c8a
 def apply_temperature(scores: torch.Tensor,  # (B, V) logits
@@ -181,13 +183,15 @@ def decode_steps(model: TransformerLM,
                  max_new_tokens,  # int, or one budget per row
                  sampling: SamplingConfig = SamplingConfig(temperature=0),  # How the next token is chosen
                  generators: Optional[list] = None,  # One torch.Generator per row (see `make_generators`)
-                 use_cache: bool = True,  # Incremental decoding with the KV cache
+                 use_cache: Union[bool, str] = True,  # KV cache: True, False, 'static' or 'compiled' (see below)
                  overflow: str = 'slide',  # Past block_size: 'slide' the window or raise ContextOverflowError
                  slide_stride: Optional[int] = None,  # Tokens dropped at once when sliding (block // 4)
                  stop_ids: Sequence[int] = (),  # Token ids that end a row (e.g. end-of-text)
                  pad_id: int = 0  # Token fed to finished rows
                 ) -> Iterator[tuple]:
     "Yield (tokens (B,), logits (B, V), finished (B,)) for each new position until every row is finished."
+    if use_cache not in (True, False, 'static', 'compiled'):
+        raise ValueError(f"use_cache must be True, False, 'static' or 'compiled', got {use_cache!r}")
     B, block, device = input_ids.size(0), model.config.block_size, input_ids.device
     stride = _slide_stride(block, overflow, slide_stride)
     budget = torch.as_tensor(max_new_tokens, device=device).expand(B)                         # (B,)
@@ -203,7 +207,9 @@ def decode_steps(model: TransformerLM,
     while not finished.all():
         new_start = window_start(ids.size(1), start, block, overflow, stride)
         window_mask = mask[:, new_start:] if padded else None
-        logits, cache = _window_logits(model, ids, window_mask, start, new_start, cache, use_cache)  # (B, V)
+        if use_cache in ('static', 'compiled'):        # preallocated buffers: 'A static cache' below
+            logits, cache = _static_logits(model, ids, window_mask, start, new_start, cache, use_cache)
+        else: logits, cache = _window_logits(model, ids, window_mask, start, new_start, cache, use_cache)  # (B, V)
         start = new_start
         tokens = pick_next(sampling.process(logits, ids, mask), sampling, generators)         # (B,)
         tokens = torch.where(finished, torch.full_like(tokens, pad_id), tokens)
@@ -212,6 +218,95 @@ def decode_steps(model: TransformerLM,
         yield tokens, logits, finished.clone()
         ids = torch.cat([ids, tokens[:, None]], 1)                                             # (B, T + step)
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+
+# %% ../nbs/07_generation.ipynb #c369b126
+class StaticCache(torch.nn.Module):
+    "Every layer's keys and values in buffers allocated once, (L, B, H, max_len, D), and the slots in use."
+    def __init__(self, config: ModelConfig,  # The model's shape (layers, heads, width)
+                 batch_size: int,  # Rows decoded together
+                 max_len: int,  # Slots: the longest window (the model's block_size)
+                 device=None,  # Where the buffers live (the model's device)
+                 dtype=torch.float32):  # The keys' dtype (the model's)
+        super().__init__()
+        L, H, D = config.num_layers, config.nhead, config.d_model // config.nhead
+        for name in ('keys', 'values'):
+            self.register_buffer(name, torch.zeros(L, batch_size, H, max_len, D, device=device, dtype=dtype),
+                                 persistent=False)
+        self.register_buffer('visible', torch.zeros(batch_size, max_len, dtype=torch.bool, device=device),
+                             persistent=False)                                   # (B, max_len)
+
+    def fill(self, cache: list,  # A prefill's cache: per layer (keys, values), each (B, H, T, D)
+             mask: Optional[torch.Tensor] = None):  # (B, T) 1 = real token, 0 = padding; None: all real
+        "Copy a prefill's keys and values into slots 0..T-1 and make just those slots visible."
+        T = cache[0][0].size(2)
+        for i, (k, v) in enumerate(cache):
+            self.keys[i, :, :, :T], self.values[i, :, :, :T] = k, v
+        self.visible.zero_()
+        self.visible[:, :T] = True if mask is None else mask.bool()
+
+    def layers(self, slot: torch.Tensor  # (1,) long: where the new token goes
+              ) -> list:
+        "One `StaticKVCache` per layer, views of these buffers, each writing at `slot`."
+        return [StaticKVCache(self.keys[i], self.values[i], slot) for i in range(self.keys.size(0))]
+
+# %% ../nbs/07_generation.ipynb #74ad22a6
+class StaticStep(torch.nn.Module):
+    "One decoding step on a `StaticCache`: the same shapes at every call, so it compiles to one graph."
+    def __init__(self, model: TransformerLM, cache: StaticCache):
+        super().__init__()
+        self.model, self.cache = model, cache
+
+    def forward(self, tokens: torch.Tensor,  # (B, 1) each row's newest token
+                slot: torch.Tensor  # (1,) long: the slot its key and value go to
+               ) -> torch.Tensor:
+        "The logits (B, V) of the next position."
+        visible = self.cache.visible.index_fill_(1, slot, True)                # (B, max_len), the new slot too
+        positions = visible.sum(1, keepdim=True) - 1                           # (B, 1): real tokens before it
+        out = self.model(tokens, attention_mask=visible, position_ids=positions,
+                         kv_cache=self.cache.layers(slot))
+        return out.logits[:, -1].float()
+
+# %% ../nbs/07_generation.ipynb #0ecaa635
+class _StaticDecoder:
+    "A `StaticCache` and its step, compiled or not, for one batch size, device and dtype."
+    def __init__(self, model: TransformerLM, batch_size: int, compiled: bool):
+        p = next(model.parameters())
+        self.cache = StaticCache(model.config, batch_size, model.config.block_size, p.device, p.dtype)
+        self.step_fn = eager = StaticStep(model, self.cache)
+        self.cuda = p.device.type == 'cuda'
+        if compiled:
+            if self.cuda:
+                for b in self.cache.buffers(): torch._dynamo.mark_static_address(b)
+            options = dict(mode='reduce-overhead') if self.cuda else {}        # CUDA graphs on a GPU
+            self.step_fn = compile_model(eager, p.device, "use_cache='compiled'", dynamic=False, **options)
+        self.compiled = self.step_fn is not eager
+
+    def step(self, tokens: torch.Tensor,  # (B, 1) each row's newest token
+             slot: int  # Its slot in the cache
+            ) -> torch.Tensor:
+        "The logits (B, V) of the next position."
+        slot_t = torch.tensor([slot], device=tokens.device)
+        if self.compiled and self.cuda: torch.compiler.cudagraph_mark_step_begin()
+        tokens = tokens.clone(memory_format=torch.contiguous_format)       # (B, 1) with the same strides each call
+        return self.step_fn(tokens, slot_t).clone()   # a CUDA graph's replay reuses its output memory
+
+def _static_decoder(model: TransformerLM, batch_size: int, compiled: bool) -> _StaticDecoder:
+    "The model's decoder for this batch size, device, dtype and mode, made on first use (compiling once)."
+    decoders = model.__dict__.setdefault('_static_decoders', {})        # a plain attribute: not in state_dict
+    p = next(model.parameters())
+    key = (batch_size, str(p.device), p.dtype, compiled)
+    if key not in decoders: decoders[key] = _StaticDecoder(model, batch_size, compiled)
+    return decoders[key]
+
+def _static_logits(model: TransformerLM, ids: torch.Tensor, window_mask: Optional[torch.Tensor],
+                   start: int, new_start: int, decoder: Optional[_StaticDecoder], use_cache: str) -> tuple:
+    "(last position's logits (B, V), decoder): a static step if the window has not moved, else a prefill."
+    if decoder is not None and new_start == start:
+        return decoder.step(ids[:, -1:], ids.size(1) - new_start - 1), decoder   # slot: the window's newest
+    out = model(ids[:, new_start:], attention_mask=window_mask, use_cache=True)    # prompt, or a slid window
+    decoder = _static_decoder(model, ids.size(0), use_cache == 'compiled')
+    decoder.cache.fill(out.kv_cache, window_mask)
+    return out.logits[:, -1].float(), decoder
 
 # %% ../nbs/07_generation.ipynb #6866b4f9
 class TextStream:
@@ -491,7 +586,7 @@ def generate(self: TransformerLM,
              stop: Union[str, Sequence[str], None] = None,  # Stop string(s) (text output only), not included
              num_samples: int = 1,  # Continuations per prompt; sample i uses seed + i
              seed: Optional[int] = None,  # Seed for reproducible sampling
-             use_cache: bool = True,  # Incremental decoding with the KV cache
+             use_cache: Union[bool, str] = True,  # KV cache: True, False, 'static', or 'compiled' (fastest on a GPU)
              overflow: str = 'slide',  # Past block_size: 'slide' or 'error'
              slide_stride: Optional[int] = None,  # Tokens dropped at once when sliding (default block // 4)
              tokenizer: Optional[Tokenizer] = None,  # Default: `self.tokenizer`

@@ -16,14 +16,14 @@ from fastcore.basics import patch
 from torch.utils.checkpoint import checkpoint
 
 from .core import ModelConfig
-from .attention import KVCache, MultiHeadAttention, rope_cos_sin
+from .attention import KVCache, MultiHeadAttention, StaticKVCache, rope_cos_sin
 from .performance import dropout
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'layer_norm', 'LayerNorm', 'make_norm', 'Dropout', 'FeedForward', 'TransformerBlock',
            'SinusoidalPositions', 'lm_loss', 'LMOutput', 'default_position_ids', 'TransformerLM', 'rms_norm', 'RMSNorm',
            'LearnedPositions', 'lm_loss_reference', 'adaptive_cutoffs', 'zipf_counts', 'AdaptiveSoftmax',
-           'resolve_adaptive_cutoffs', 'transformer_param_count']
+           'resolve_adaptive_cutoffs', 'chunked_lm_loss', 'transformer_param_count']
 
 # %% ../nbs/03_blocks.ipynb #a9161bb7
 def layer_norm(x: torch.Tensor,  # (..., d)
@@ -146,6 +146,7 @@ IGNORE_INDEX = -100  # The target of a position that the loss skips (padding)
 
 def _check_targets(targets, vocab_size):
     "Raise if a target is neither a token id of the vocabulary nor IGNORE_INDEX."
+    if torch.compiler.is_compiling(): return                   # a compiled step reads no values back to Python
     bad = (targets != IGNORE_INDEX) & ((targets < 0) | (targets >= vocab_size))
     if bad.any():
         raise ValueError(f'targets must be token ids in [0, {vocab_size}) or {IGNORE_INDEX} for positions '
@@ -214,7 +215,8 @@ def _check_inputs(model, input_ids, targets, attention_mask, kv_cache, past):
         raise ValueError(f'input_ids must be (batch, time), got shape {tuple(input_ids.shape)}')
     if input_ids.dtype not in (torch.long, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f'input_ids must be integer token ids, got {input_ids.dtype}')
-    if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= V):
+    compiling = torch.compiler.is_compiling()                       # then no value is read back to Python
+    if input_ids.numel() and not compiling and (input_ids.min() < 0 or input_ids.max() >= V):
         raise ValueError(f'input_ids must lie in [0, {V}) (model.vocab_size); '
                          f'got values from {input_ids.min().item()} to {input_ids.max().item()}')
     B, T = input_ids.shape
@@ -279,8 +281,11 @@ class TransformerLM(nn.Module):
                 ) -> LMOutput:
         "Logits (and loss, and KV cache) for a batch of token ids."
         c = self.config
-        past = 0 if kv_cache is None else kv_cache[0][0].size(2)              # tokens already cached
-        _check_inputs(self, input_ids, targets, attention_mask, kv_cache, past)
+        static = bool(kv_cache) and isinstance(kv_cache[0], StaticKVCache)    # a decoding step (07_generation)
+        past = 0 if kv_cache is None or static else kv_cache[0][0].size(2)    # tokens already cached
+        if static and (position_ids is None or attention_mask is None):
+            raise ValueError('a static KV cache needs position_ids and attention_mask (B, max_len) of its slots')
+        if not static: _check_inputs(self, input_ids, targets, attention_mask, kv_cache, past)   # no host syncs
         if position_ids is None: position_ids = default_position_ids(input_ids, attention_mask, past)
         key_padding_mask = None if attention_mask is None else attention_mask.to(torch.bool)
 
@@ -302,6 +307,8 @@ class TransformerLM(nn.Module):
         if c.head == 'adaptive':
             if targets is None: logits = self.fc.log_prob(x)                   # (B, T, V) log-probabilities
             else: loss = self.fc.loss(x, targets, c.label_smoothing, c.z_loss, reduction)
+        elif targets is not None and c.loss_chunk_size:                        # no (B, T, V) logits at all
+            loss = chunked_lm_loss(x, self.fc, targets, c.loss_chunk_size, c.label_smoothing, c.z_loss, reduction)
         else:
             logits = self.fc(x)                                                # (B, T, V)
             if targets is not None: loss = lm_loss(logits, targets, c.label_smoothing, c.z_loss, reduction)
@@ -339,8 +346,8 @@ class LearnedPositions(nn.Module):
 
     def forward(self, position_ids: torch.Tensor  # (B, T) or (T,) integer positions
                ) -> torch.Tensor:
-        top = int(position_ids.max()) if position_ids.numel() else 0
-        if top >= self.block_size:
+        top = 0 if torch.compiler.is_compiling() or not position_ids.numel() else int(position_ids.max())
+        if top >= self.block_size:                              # (a compiled step skips this host sync)
             raise ValueError(f'position {top} is past the learned positions 0..{self.block_size - 1} '
                              f'(model.block_size); crop the context to the last {self.block_size} tokens')
         return F.embedding(position_ids, self.weight)                          # (B, T, d)
@@ -477,6 +484,24 @@ def resolve_adaptive_cutoffs(config: ModelConfig,  # Uses `adaptive_cutoffs` and
     "The adaptive head's cutoffs: the config's, else computed from token counts (or a Zipf prior)."
     if config.adaptive_cutoffs: return list(config.adaptive_cutoffs)
     return adaptive_cutoffs(zipf_counts(config.vocab_size) if token_counts is None else token_counts)
+
+# %% ../nbs/03_blocks.ipynb #9061e0b7
+def chunked_lm_loss(x: torch.Tensor,  # (B, T, d) or (N, d): the final hidden states
+                    head: nn.Linear,  # The output layer (V x d weights)
+                    targets: torch.Tensor,  # (B, T) or (N,) token ids; -100 = ignore this position
+                    chunk_size: int,  # Positions per chunk
+                    label_smoothing: float = 0.0,  # As in `lm_loss`
+                    z_loss: float = 0.0,  # As in `lm_loss`
+                    reduction: str = 'mean'  # 'mean' over counted positions, or their 'sum'
+                   ) -> torch.Tensor:
+    "`lm_loss(head(x), targets)`, computed `chunk_size` positions at a time; backward recomputes each chunk."
+    if chunk_size <= 0: raise ValueError(f'chunk_size must be a positive integer, got {chunk_size}')
+    x, targets = x.flatten(0, -2), targets.flatten()                       # (N, d), (N,)
+    def chunk_loss(xc, tc):                                                # (n, d), (n,) -> summed loss
+        return lm_loss(head(xc), tc, label_smoothing, z_loss, reduction='sum')   # (n, V) logits, then freed
+    parts = [checkpoint(chunk_loss, x[i:i + chunk_size], targets[i:i + chunk_size], use_reentrant=False)
+             for i in range(0, x.size(0), chunk_size)]
+    return _reduce(torch.stack(parts).sum(), targets, reduction)
 
 # %% ../nbs/03_blocks.ipynb #dd9b4098
 def transformer_param_count(config: ModelConfig  # Any model configuration

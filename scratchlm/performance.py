@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/performance.html.md"""
 
 # %% ../nbs/09_performance.ipynb #5e07227a
 from __future__ import annotations
-import ctypes, json, os, subprocess, sys, time
+import ctypes, json, os, shutil, subprocess, sys, time
 from typing import Optional
 
 import torch
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['peak_rss_bytes', 'current_rss_bytes', 'peak_rss_bytes_above', 'measure_in_subprocess', 'flops_per_token',
            'measure_peak_flops', 'malloc_tuned_by_environment', 'keep_freed_memory', 'faults_and_system_seconds',
-           'dropout']
+           'dropout', 'compile_problem', 'compile_model']
 
 # %% ../nbs/09_performance.ipynb #1c2204be
 def _proc_status_bytes(field: str) -> Optional[int]:
@@ -72,10 +72,12 @@ def measure_in_subprocess(fn,  # A module-level function of an importable module
 
 # %% ../nbs/09_performance.ipynb #2dcef841
 def flops_per_token(config,  # The model's `ModelConfig`
-                    model: torch.nn.Module  # The model; its embedding is not counted
+                    model: torch.nn.Module  # The model; its lookup tables are not counted
                    ) -> float:
-    "Training FLOPs per token: 6 x non-embedding parameters + 12 x layers x width x context."
-    n = sum(p.numel() for p in model.parameters()) - model.embedding.weight.numel()
+    "Training FLOPs per token: 6 x the parameters that multiply + 12 x layers x width x context (nanoGPT's)."
+    n = sum(p.numel() for p in model.parameters())          # a tied matrix once: it multiplies as the output layer
+    if not config.tie_weights: n -= model.embedding.weight.numel()       # the input embedding is a lookup
+    if config.pos_encoding == 'learned': n -= model.pos_encoding.weight.numel()   # so is a position table
     return 6 * n + 12 * config.num_layers * config.d_model * config.block_size
 
 # %% ../nbs/09_performance.ipynb #372e4390
@@ -162,3 +164,32 @@ def dropout(x: torch.Tensor,  # Activations
     if x.device.type != 'cpu' or round(p * 65536) == 65536:    # not a CPU, or p (almost) 1: drop everything
         return F.dropout(x, p, True)
     return _CPUDropout.apply(x, p)
+
+# %% ../nbs/09_performance.ipynb #672e61e4
+def compile_problem(device: torch.device  # Where the compiled model would run
+                   ) -> Optional[str]:
+    "Why `torch.compile` cannot run on `device` here, in one line; None when it can."
+    try:
+        import torch._dynamo
+        if not torch._dynamo.is_dynamo_supported():
+            return f'torch {torch.__version__} cannot compile on Python {sys.version.split()[0]}'
+    except ImportError as e: return f'torch.compile is not available ({e})'
+    if device.type == 'cuda':
+        from torch.utils._triton import has_triton
+        if not has_triton(): return 'torch.compile needs Triton on a GPU (pip install triton)'
+    if device.type == 'cpu':
+        compilers = [os.environ['CXX']] if os.environ.get('CXX') else ['g++', 'c++', 'clang++']
+        if not any(shutil.which(c) for c in compilers):
+            return 'torch.compile needs a C++ compiler on a CPU (install g++ or clang++, or set CXX)'
+    return None
+
+def compile_model(model: torch.nn.Module,  # The module to compile
+                  device: torch.device,  # Where it runs
+                  setting: str = 'training.compile',  # What asked for compilation, named in the message
+                  **options  # Passed to `torch.compile` (e.g. mode='reduce-overhead')
+                 ) -> torch.nn.Module:
+    "`torch.compile(model, **options)`, or `model` itself, with a one-line message, where that cannot run."
+    problem = compile_problem(device)
+    if problem is None: return torch.compile(model, **options)
+    print(f'{setting}: {problem}; running without compilation', file=sys.stderr)
+    return model

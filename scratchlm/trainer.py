@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device,
                             autocast_dtype, format_count, count_parameters)
-from .performance import flops_per_token, keep_freed_memory, measure_peak_flops
+from .performance import compile_model, flops_per_token, keep_freed_memory, measure_peak_flops
 from .model import TransformerLM
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state,
                                   set_rng_state, atomic_torch_save, load_checkpoint)
@@ -243,6 +243,8 @@ class Trainer:
         if self.device.type == 'cpu' and t.keep_freed_memory: keep_freed_memory()
         self.model = model.to(self.device)
         self.engine = wrap(self.model) if wrap else self.model       # what forward/backward run through
+        # compiled, the engine runs the model's graphs; checkpoints still save the plain `self.model`
+        if t.compile: self.engine = compile_model(self.engine, self.device)
         self.train_data, self.valid_data = train_data, valid_data
         self.tokenizer, self.callbacks = tokenizer, list(callbacks)
         self.optimizer = make_optimizer(self.model, t, self.device)
