@@ -18,8 +18,9 @@ from .model import LMOutput, TransformerLM
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDataset, download, prepare,
                    read_documents, write_documents)
-from .trainer import Trainer, build_training
+from .trainer import Built, Trainer, build_training
 from .generation import SamplingConfig, decode_steps
+from .lora import LoRALinear, add_lora, merge_lora
 from .distributed import init_distributed, wrap_model
 
 __all__ = [
@@ -37,7 +38,9 @@ __all__ = [
     'DataError', 'read_documents', 'write_documents', 'prepare', 'TokenDataset', 'DocumentDataset',
     'StreamingTokenDataset', 'download', 'CheckpointError', 'load_checkpoint',
     # training (05_trainer, 06_distributed)
-    'Trainer', 'build_training', 'init_distributed', 'wrap_model',
+    'Trainer', 'build_training', 'Built', 'init_distributed', 'wrap_model',
     # generation (07_generation)
     'SamplingConfig', 'decode_steps',
+    # fine-tuning with LoRA adapters (07b_finetuning)
+    'LoRALinear', 'add_lora', 'merge_lora',
 ]

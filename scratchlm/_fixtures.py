@@ -87,16 +87,15 @@ def train_tiny_steps(work_dir: str,  # Folder for the run and its data cache
                      max_steps: int = 6,  # Optimizer steps
                      resume_from: Optional[str] = None,  # A checkpoint to resume from
                      save_as: Optional[str] = None,  # At the end, save a checkpoint of this name
-                     optimizer: str = 'sgd'  # 'sgd' or 'adamw'
+                     optimizer: str = 'sgd',  # 'sgd' or 'adamw'
+                     lora_rank: int = 0  # Rank of LoRA adapters (07b_finetuning); 0 = none
                     ) -> dict:
     "Train `tiny_distributed_config` (as one rank of a job, or alone); rank 0's full weights and losses."
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
     cfg = tiny_distributed_config(work_dir, strategy, batch_size, accumulation, max_steps,
                                   optimizer=optimizer)
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    if rank == 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)
-    if dist.is_initialized(): dist.barrier()   # rank 0 builds the caches first, the others read them
-    if rank != 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)
+    cfg.training = dataclasses.replace(cfg.training, lora_rank=lora_rank)
+    model, train, valid, tok, cfg = build_training(cfg, progress=False)   # rank 0 first, then the others
     trainer = Trainer(model, cfg, train, valid, tokenizer=tok,
                       wrap=lambda m: wrap_model(m, cfg.distributed, cfg.training.precision))
     if resume_from: trainer.resume(resume_from)
