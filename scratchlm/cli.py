@@ -175,7 +175,7 @@ def train_main(argv=None  # The arguments; default: the command line's
         run_training(cfg, resume=a.resume, prompt=a.prompt or None, progress=not a.quiet,
                      init_from=a.init_from, explicit=explicit)
 
-# %% ../nbs/08_cli.ipynb #f9ed3830
+# %% ../nbs/08_cli.ipynb #bd361d70
 def _check_init_overrides(init_from: str, keys: list):
     "Refuse overrides that would change the architecture or tokenizer of the checkpoint a fine-tune starts from."
     changing = [k for k in keys if k.startswith(('model.', 'tokenizer.')) and k != 'model.dropout']

@@ -172,7 +172,7 @@ def _tokenizer_for(cfg: Config, train_paths, progress: bool) -> Tokenizer:
     tok.save(cached)
     return tok
 
-# %% ../nbs/05_trainer.ipynb #0fbfd465
+# %% ../nbs/05_trainer.ipynb #04c1090b
 def _vocabulary(model_config: ModelConfig,  # The configuration of the model to train
                 tokenizer: Tokenizer,  # The tokenizer of the data
                 new_model: bool,  # The model is built here (True) or was given (False)
@@ -194,7 +194,7 @@ def _is_existing_path(s: str) -> bool:
     try: return len(s) < 4096 and '\n' not in s and os.path.exists(s)
     except (OSError, ValueError): return False
 
-# %% ../nbs/05_trainer.ipynb #8c2ff3e9
+# %% ../nbs/05_trainer.ipynb #93b313f4
 def _documents_file(docs: list, cache_dir) -> Path:
     "A list of documents, written once to a JSON-lines file in the data cache (named by their hash)."
     folder = Path(cache_dir) / f'documents-{hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:12]}'
@@ -221,7 +221,7 @@ def _text_paths(cfg: Config, train_data, valid_data) -> tuple:
                           seed=cfg.training.seed)
     return [folder / 'train.txt'], [folder / 'valid.txt']
 
-# %% ../nbs/05_trainer.ipynb #d1de4d5b
+# %% ../nbs/05_trainer.ipynb #507d5006
 MIN_WINDOW = 16   # the shortest training window a small text is cut into
 
 def _window(n_tokens: int,  # Tokens in the training file
@@ -233,7 +233,7 @@ def _window(n_tokens: int,  # Tokens in the training file
     if n_tokens - 1 >= block_size * batch_size: return block_size
     return max(min(MIN_WINDOW, n_tokens - 1), min(block_size, (n_tokens - 1) // batch_size))
 
-# %% ../nbs/05_trainer.ipynb #7c5a3ef9
+# %% ../nbs/05_trainer.ipynb #0a4191f6
 def _token_datasets(cfg: Config, tok: Tokenizer, train_paths, valid_paths, progress: bool) -> tuple:
     "(train TokenDataset, valid TokenDataset or None): small texts get shorter windows and no held-out share."
     d, t = cfg.data, cfg.training
@@ -274,7 +274,7 @@ def _token_datasets(cfg: Config, tok: Tokenizer, train_paths, valid_paths, progr
     valid_data = None if skip else TokenDataset(prepared.valid_path, W, mode='sequential')
     return train_data, valid_data
 
-# %% ../nbs/05_trainer.ipynb #2812866a
+# %% ../nbs/05_trainer.ipynb #5f009298
 FINETUNE_DEFAULTS = dict(learning_rate=1e-4, gradient_accumulation_steps=1, out_dir='finetune')
 WARMUP_SHARE = 0.1   # a fine-tune warms up for at most this share of its steps
 
@@ -291,7 +291,37 @@ def _steps_of(training, n_examples: int) -> int:
                       world_size=world).steps_for_epochs(training.epochs)
     return min(steps, training.max_steps) if training.max_steps else steps
 
-# %% ../nbs/05_trainer.ipynb #8529887a
+# %% ../nbs/05_trainer.ipynb #d871997e
+class Built(NamedTuple):
+    "The pieces of a run, by name (and in this order when unpacked)."
+    model: TransformerLM  # The model: new, or the one given (with LoRA adapters if `training.lora_rank`)
+    train_data: TokenDataset  # Training windows
+    valid_data: Optional[TokenDataset]  # Validation windows; None when the text is too small to hold any out
+    tokenizer: Optional[Tokenizer]  # The tokenizer of the token files
+    cfg: Config  # The configuration as run: vocabulary size decided, fine-tuning defaults filled in
+
+def _dist_info() -> tuple[int, int]:
+    "(rank, world size): (0, 1) unless `torch.distributed` has been started (`06_distributed`)."
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+def build_training(cfg: Config,  # The whole configuration
+                   progress: bool = True,  # Print what happens (rank 0 only)
+                   model: Optional[TransformerLM] = None,  # Train this model; default: a new one of `cfg.model`
+                   train_data=None,  # Instead of `data.paths`: path(s), a list of documents, or a TokenDataset
+                   valid_data=None,  # Instead of `data.valid_paths`: path(s) or a TokenDataset
+                   tokenizer: Optional[Tokenizer] = None,  # Default: `model.tokenizer`, `tokenizer.path`, or trained
+                   explicit=()  # Training settings the user gave: a fine-tune fills only the others
+                  ) -> Built:
+    "Tokenizer, token files, model and datasets for `cfg`: the one way a run is assembled."
+    rank, world = _dist_info()
+    if world > 1 and rank: torch.distributed.barrier()     # rank 0 trains the tokenizer and fills the caches...
+    built = _assemble(cfg, progress and not rank, model, train_data, valid_data, tokenizer, set(explicit))
+    if world > 1 and not rank: torch.distributed.barrier()  # ...then the others find them
+    return built
+
+# %% ../nbs/05_trainer.ipynb #4209a1af
 def _assemble(cfg: Config, progress: bool, model, train_data, valid_data, tokenizer, explicit: set) -> Built:
     "`build_training`'s work, in one process."
     cfg = dataclasses.replace(cfg)
@@ -326,30 +356,6 @@ def _assemble(cfg: Config, progress: bool, model, train_data, valid_data, tokeni
         add_lora(model, t.lora_rank, t.lora_alpha, t.lora_targets)
     return Built(model, train_ds, valid_ds, tokenizer, cfg)
 
-# %% ../nbs/05_trainer.ipynb #e61c24ee
-class Built(NamedTuple):
-    "The pieces of a run, by name (and in this order when unpacked)."
-    model: TransformerLM  # The model: new, or the one given (with LoRA adapters if `training.lora_rank`)
-    train_data: TokenDataset  # Training windows
-    valid_data: Optional[TokenDataset]  # Validation windows; None when the text is too small to hold any out
-    tokenizer: Optional[Tokenizer]  # The tokenizer of the token files
-    cfg: Config  # The configuration as run: vocabulary size decided, fine-tuning defaults filled in
-
-def build_training(cfg: Config,  # The whole configuration
-                   progress: bool = True,  # Print what happens (rank 0 only)
-                   model: Optional[TransformerLM] = None,  # Train this model; default: a new one of `cfg.model`
-                   train_data=None,  # Instead of `data.paths`: path(s), a list of documents, or a TokenDataset
-                   valid_data=None,  # Instead of `data.valid_paths`: path(s) or a TokenDataset
-                   tokenizer: Optional[Tokenizer] = None,  # Default: `model.tokenizer`, `tokenizer.path`, or trained
-                   explicit=()  # Training settings the user gave: a fine-tune fills only the others
-                  ) -> Built:
-    "Tokenizer, token files, model and datasets for `cfg`: the one way a run is assembled."
-    rank, world = _dist_info()
-    if world > 1 and rank: torch.distributed.barrier()     # rank 0 trains the tokenizer and fills the caches...
-    built = _assemble(cfg, progress and not rank, model, train_data, valid_data, tokenizer, set(explicit))
-    if world > 1 and not rank: torch.distributed.barrier()  # ...then the others find them
-    return built
-
 # %% ../nbs/05_trainer.ipynb #34e45e46
 @dataclass
 class TrainState:
@@ -359,11 +365,6 @@ class TrainState:
     best_val_loss: float = math.inf
     evals_without_improvement: int = 0
     skipped_steps: int = 0
-
-def _dist_info() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 # %% ../nbs/05_trainer.ipynb #e8c1b5d3
 class Trainer:
