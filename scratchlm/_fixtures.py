@@ -149,7 +149,7 @@ def allocation_probe(mib: int = 64) -> dict:
     x = torch.ones(mib * 2**20 // 4)
     return dict(peak_bytes=peak_rss_bytes_above(before), filled=float(x[-1]))
 
-# %% ../nbs/10_fixtures.ipynb #aa215585
+# %% ../nbs/10_fixtures.ipynb #0067f89c
 SHIFT_HERO, SHIFT_PLACES = 'Zephyr', ('the crystal cave', 'a floating island')
 
 def shifted_stories(n: int,  # How many stories
