@@ -121,7 +121,7 @@ def run_training(cfg: Config,  # The configuration to run
 # %% ../nbs/08_cli.ipynb #07af0e3b
 def _report(cfg: Config, trainer: Trainer, metrics: dict, result: dict, prompt: Optional[str]):
     "Print the final figures and a sample from the best checkpoint."
-    line = ' | '.join(f'{k} {v:.4f}' for k, v in metrics.items())
+    line = ' | '.join(f'{k} {v:.4f}' for k, v in metrics.items()) or 'no validation (too little text to hold out)'
     print(f"\ndone in {result['seconds']:.0f}s, {trainer.state.step} steps: {line}")
     if not cfg.data.paths and 'val_bpb' in metrics:
         print(f"the built-in corpus's entropy is {corpus_entropy(1000)['bits_per_char']:.3f} bits per byte: "
