@@ -195,7 +195,8 @@ def finetune_probe(pretrained: str,  # The checkpoint to start from
     "Fine-tune `pretrained` in this process; losses before/after on both texts, parameters, peak memory, time."
     model = TransformerLM.from_pretrained(pretrained)
     cache = str(Path(work_dir) / 'cache')
-    losses = lambda: dict(new=_text_loss(model, new_valid, cache), original=_text_loss(model, original_valid, cache))
+    losses = lambda: dict(new=_text_loss(model, new_valid, cache),
+                          original=_text_loss(model, original_valid, cache))
     sample = lambda: model.generate(prompt=prompt, max_new_tokens=40, temperature=0, seed=0)
     before, sample_before = losses(), sample()
     rss = current_rss_bytes()

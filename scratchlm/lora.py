@@ -61,7 +61,8 @@ def _targets(model: nn.Module, targets: Iterable[str]) -> list:
     "(parent module, attribute name) of every nn.Linear whose name is one of `targets`."
     targets = set(targets)
     unknown = targets - set(LORA_TARGETS)
-    if unknown: raise ValueError(f"unknown LoRA target(s) {sorted(unknown)}; choose from {', '.join(LORA_TARGETS)}")
+    if unknown:
+        raise ValueError(f"unknown LoRA target(s) {sorted(unknown)}; choose from {', '.join(LORA_TARGETS)}")
     return [(parent, name) for parent in model.modules() for name, child in parent.named_children()
             if name in targets and isinstance(child, nn.Linear) and not isinstance(child, LoRALinear)]
 
@@ -84,7 +85,7 @@ def has_lora(model: nn.Module) -> bool:
 
 def merge_lora(model: nn.Module  # A model with adapters (changed in place)
               ) -> nn.Module:
-    "Fold every adapter into its weight: a plain model again, computing the same function, all weights trainable."
+    "Fold every adapter into its weight: a plain model again (the same function), every weight trainable."
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, LoRALinear): setattr(parent, name, child.merged())

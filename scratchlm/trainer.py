@@ -210,8 +210,8 @@ def _text_paths(cfg: Config, train_data, valid_data) -> tuple:
     from scratchlm.core import write_story_split
     d = cfg.data
     if train_data is not None:
-        if isinstance(train_data, (list, tuple)) and train_data and all(isinstance(s, str) for s in train_data) \
-                and not all(_is_existing_path(s) for s in train_data):
+        documents = isinstance(train_data, (list, tuple)) and all(isinstance(s, str) for s in train_data)
+        if documents and train_data and not all(_is_existing_path(s) for s in train_data):
             train_data = _documents_file(list(train_data), d.cache_dir)
         return train_data, valid_data
     if d.paths: return d.paths, d.valid_paths or None
@@ -311,7 +311,7 @@ def build_training(cfg: Config,  # The whole configuration
                    model: Optional[TransformerLM] = None,  # Train this model; default: a new one of `cfg.model`
                    train_data=None,  # Instead of `data.paths`: path(s), a list of documents, or a TokenDataset
                    valid_data=None,  # Instead of `data.valid_paths`: path(s) or a TokenDataset
-                   tokenizer: Optional[Tokenizer] = None,  # Default: `model.tokenizer`, `tokenizer.path`, or trained
+                   tokenizer: Optional[Tokenizer] = None,  # Default: `model.tokenizer`, `tokenizer.path`, trained
                    explicit=()  # Training settings the user gave: a fine-tune fills only the others
                   ) -> Built:
     "Tokenizer, token files, model and datasets for `cfg`: the one way a run is assembled."
@@ -339,7 +339,8 @@ def _assemble(cfg: Config, progress: bool, model, train_data, valid_data, tokeni
         train_paths, valid_paths = _text_paths(cfg, train_data, valid_data)
         trained = tokenizer is None
         if trained:
-            tc = cfg.tokenizer if model is None else dataclasses.replace(cfg.tokenizer, vocab_size=cfg.model.vocab_size)
+            tc = cfg.tokenizer                                 # a given model: a tokenizer of its size
+            if model is not None: tc = dataclasses.replace(tc, vocab_size=cfg.model.vocab_size)
             tokenizer = _tokenizer_for(dataclasses.replace(cfg, tokenizer=tc), train_paths, progress)
         cfg.model = _vocabulary(cfg.model, tokenizer, model is None, trained)
         train_ds, valid_ds = _token_datasets(cfg, tokenizer, train_paths, valid_paths, progress)
