@@ -14,18 +14,20 @@ import torch
 import torch.nn as nn
 import torch.distributed as dist
 
-from .core import Config, DistributedConfig, ModelConfig, count_parameters, load_config
+from .core import Config, DataConfig, DistributedConfig, ModelConfig, count_parameters, load_config
 from .performance import (current_rss_bytes, faults_and_system_seconds, keep_freed_memory,
                                    peak_rss_bytes, peak_rss_bytes_above)
 from .attention import attend
 from .model import AdaptiveSoftmax, TransformerLM, adaptive_cutoffs, lm_loss, zipf_counts
-from .data import read_documents
+from .data import TokenDataset, prepare, read_documents
 from .trainer import KillAtStep, Trainer, autocast_context, build_training
 from .distributed import wrap_model
+import scratchlm.generation     # TransformerLM.from_pretrained and generate
 
 # %% auto #0
-__all__ = ['tiny_config', 'run_tiny', 'tiny_distributed_config', 'train_tiny_steps', 'step_timing', 'allocation_probe',
-           'attention_memory_probe', 'head_memory_probe', 'training_memory_probe', 'measure_read', 'memory_probe']
+__all__ = ['SHIFT_HERO', 'SHIFT_PLACES', 'tiny_config', 'run_tiny', 'tiny_distributed_config', 'train_tiny_steps', 'step_timing',
+           'allocation_probe', 'shifted_stories', 'finetune_probe', 'attention_memory_probe', 'head_memory_probe',
+           'training_memory_probe', 'measure_read', 'memory_probe']
 
 # %% ../nbs/10_fixtures.ipynb #11f52a7b
 def tiny_config(out_dir,  # Folder for the run and its data cache
@@ -87,16 +89,15 @@ def train_tiny_steps(work_dir: str,  # Folder for the run and its data cache
                      max_steps: int = 6,  # Optimizer steps
                      resume_from: Optional[str] = None,  # A checkpoint to resume from
                      save_as: Optional[str] = None,  # At the end, save a checkpoint of this name
-                     optimizer: str = 'sgd'  # 'sgd' or 'adamw'
+                     optimizer: str = 'sgd',  # 'sgd' or 'adamw'
+                     lora_rank: int = 0  # Rank of LoRA adapters (07b_finetuning); 0 = none
                     ) -> dict:
     "Train `tiny_distributed_config` (as one rank of a job, or alone); rank 0's full weights and losses."
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, StateDictOptions
     cfg = tiny_distributed_config(work_dir, strategy, batch_size, accumulation, max_steps,
                                   optimizer=optimizer)
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    if rank == 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)
-    if dist.is_initialized(): dist.barrier()   # rank 0 builds the caches first, the others read them
-    if rank != 0: model, train, valid, tok, cfg = build_training(cfg, progress=False)
+    cfg.training = dataclasses.replace(cfg.training, lora_rank=lora_rank)
+    model, train, valid, tok, cfg = build_training(cfg, progress=False)   # rank 0 first, then the others
     trainer = Trainer(model, cfg, train, valid, tokenizer=tok,
                       wrap=lambda m: wrap_model(m, cfg.distributed, cfg.training.precision))
     if resume_from: trainer.resume(resume_from)
@@ -147,6 +148,70 @@ def allocation_probe(mib: int = 64) -> dict:
     before = current_rss_bytes()
     x = torch.ones(mib * 2**20 // 4)
     return dict(peak_bytes=peak_rss_bytes_above(before), filled=float(x[-1]))
+
+# %% ../nbs/10_fixtures.ipynb #0067f89c
+SHIFT_HERO, SHIFT_PLACES = 'Zephyr', ('the crystal cave', 'a floating island')
+
+def shifted_stories(n: int,  # How many stories
+                    seed: int = 0  # Seed of the built-in stories they are made from
+                   ) -> list:
+    "Built-in stories with a new hero (Zephyr) and new places (the crystal cave, a floating island)."
+    import re
+    from scratchlm.core import stories, _NAMES, _OUTINGS, _PLACES
+    out = []
+    for s in stories(n, seed):
+        hero = next(w for w in re.findall(r"[A-Z][a-z]+", s) if w in _NAMES)
+        s = re.sub(rf'\b{hero}\b', SHIFT_HERO, s)
+        for place in _OUTINGS: s = s.replace(place, SHIFT_PLACES[0])
+        for place in _PLACES: s = s.replace(place, SHIFT_PLACES[1])
+        out.append(s)
+    return out
+
+def _text_loss(model, path, cache_dir) -> float:
+    "Mean loss (nats/token) of `model` over every window of the text at `path`."
+    prepared = prepare(path, model.tokenizer, cache_dir, valid_paths=path, progress=False)
+    data = TokenDataset(prepared.valid_path, model.config.block_size, mode='sequential')
+    model.eval()
+    total = count = 0
+    with torch.no_grad():
+        for b in range(0, len(data), 16):
+            x, y = (torch.stack(t) for t in zip(*(data[i] for i in range(b, min(len(data), b + 16)))))
+            total += model(x, y, reduction='sum').loss.item()
+            count += y.numel()
+    return total / count
+
+def finetune_probe(pretrained: str,  # The checkpoint to start from
+                   method: str,  # 'full' (every weight) or 'lora'
+                   new_train: str,  # Text of the new distribution to train on
+                   new_valid: str,  # Held-out text of the new distribution
+                   original_valid: str,  # Held-out text of the pretraining distribution
+                   work_dir: str,  # Folder for the run and its data cache
+                   max_steps: int = 40,  # Optimizer steps
+                   batch_size: int = 16,  # Windows per step
+                   learning_rate: float = 1e-3,  # Peak rate
+                   lora_rank: int = 8,  # Rank of the adapters (method 'lora')
+                   prompt: str = 'Once upon a time, Zephyr'  # Prompt of the greedy samples
+                  ) -> dict:
+    "Fine-tune `pretrained` in this process; losses before/after on both texts, parameters, peak memory, time."
+    model = TransformerLM.from_pretrained(pretrained)
+    cache = str(Path(work_dir) / 'cache')
+    losses = lambda: dict(new=_text_loss(model, new_valid, cache),
+                          original=_text_loss(model, original_valid, cache))
+    sample = lambda: model.generate(prompt=prompt, max_new_tokens=40, temperature=0, seed=0)
+    before, sample_before = losses(), sample()
+    rss = current_rss_bytes()
+    t0 = time.perf_counter()
+    model.fit(new_train, valid_data=new_valid, config=Config(data=DataConfig(cache_dir=cache)), progress=False,
+              max_steps=max_steps, epochs=100, batch_size=batch_size, learning_rate=learning_rate,
+              eval_interval=max_steps, device='cpu', lora_rank=lora_rank if method == 'lora' else 0,
+              out_dir=str(Path(work_dir) / method))
+    seconds, peak = time.perf_counter() - t0, peak_rss_bytes_above(rss)
+    trainable = count_parameters(model, trainable_only=True)
+    after = losses()
+    return dict(method=method, trainable=trainable, total=count_parameters(model), seconds=seconds,
+                peak_bytes=peak, new_before=before['new'], new_after=after['new'],
+                original_before=before['original'], original_after=after['original'],
+                sample_before=sample_before, sample_after=sample())
 
 # %% ../nbs/10_fixtures.ipynb #558a5b69
 def attention_memory_probe(impl: str,  # 'naive', 'tiled' or 'sdpa'

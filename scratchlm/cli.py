@@ -86,7 +86,9 @@ def tokenizer_main(argv=None  # The arguments; default: the command line's
 def run_training(cfg: Config,  # The configuration to run
                  resume: bool = False,  # Continue from `training.out_dir`/last.pth
                  prompt: Optional[str] = 'Once upon a time',  # Prompt of the sample at the end; None: none
-                 progress: bool = True  # Progress bars and messages on stderr
+                 progress: bool = True,  # Progress bars and messages on stderr
+                 init_from: Optional[str] = None,  # Fine-tune this checkpoint: its weights and tokenizer
+                 explicit=()  # Training settings given on the command line (a fine-tune fills the others)
                 ) -> dict:
     "Train the tokenizer if needed, prepare the data, train, evaluate, save and print a sample."
     from scratchlm.distributed import init_distributed, cleanup_distributed, wrap_model
@@ -97,10 +99,10 @@ def run_training(cfg: Config,  # The configuration to run
         if info.world_size > 1:
             training = dataclasses.replace(cfg.training, device=str(info.device))
             cfg = dataclasses.replace(cfg, training=training)
-        if info.is_main: built = build_training(cfg, progress=progress)   # trains the tokenizer, fills caches
-        if info.world_size > 1: torch.distributed.barrier()
-        if not info.is_main: built = build_training(cfg, progress=False)  # the others find them
+        start = TransformerLM.from_pretrained(init_from) if init_from else None
+        built = build_training(cfg, progress=progress, model=start, explicit=explicit)   # rank 0 first
         model, train_data, valid_data, tokenizer, cfg = built
+        if init_from: _check_out_dir(cfg, init_from)
         trainer = Trainer(model, cfg, train_data, valid_data, tokenizer=tokenizer,
                           callbacks=_fault_injection(info.rank),          # SCRATCHLM_FAULT_INJECT
                           wrap=lambda m: wrap_model(m, cfg.distributed, cfg.training.precision, info.device))
@@ -119,15 +121,17 @@ def run_training(cfg: Config,  # The configuration to run
 # %% ../nbs/08_cli.ipynb #07af0e3b
 def _report(cfg: Config, trainer: Trainer, metrics: dict, result: dict, prompt: Optional[str]):
     "Print the final figures and a sample from the best checkpoint."
-    line = ' | '.join(f'{k} {v:.4f}' for k, v in metrics.items())
+    line = ' | '.join(f'{k} {v:.4f}' for k, v in metrics.items()) or 'no validation (too little text to hold out)'
     print(f"\ndone in {result['seconds']:.0f}s, {trainer.state.step} steps: {line}")
     if not cfg.data.paths and 'val_bpb' in metrics:
         print(f"the built-in corpus's entropy is {corpus_entropy(1000)['bits_per_char']:.3f} bits per byte: "
               f"no model can go below it")
+    best_path = trainer.out_dir / 'best_model.pth'
+    if not best_path.exists(): best_path = trainer.out_dir / 'last.pth'   # no validation: the last is the one
     print(f"checkpoints: {trainer.out_dir / 'best_model.pth'} (best), {trainer.out_dir / 'last.pth'} (last); "
           f"metrics: {trainer.out_dir / 'metrics.jsonl'}")
     if prompt:
-        best = TransformerLM.from_pretrained(trainer.out_dir / 'best_model.pth')
+        best = TransformerLM.from_pretrained(best_path)
         text = best.generate(prompt=prompt, max_new_tokens=200, temperature=0.7, top_k=50,
                              seed=cfg.training.seed)
         result['sample'] = text
@@ -148,6 +152,8 @@ def train_parser() -> argparse.ArgumentParser:
     arg('--valid-data', nargs='+', help='held-out validation text; default: a share of --data')
     arg('--text-column', help='column holding the text in csv/tsv/parquet/arrow/jsonl files')
     arg('--resume', action='store_true', help='continue from the last checkpoint in training.out_dir')
+    arg('--init-from', help="fine-tune this checkpoint (its weights and tokenizer; model.* and tokenizer.* "
+                            "cannot change); writes to training.out_dir, default: finetune")
     arg('--prompt', default='Once upon a time', help='prompt of the sample printed at the end; empty: none')
     arg('--quiet', action='store_true', help='no progress bars')
     return p
@@ -163,7 +169,27 @@ def train_main(argv=None  # The arguments; default: the command line's
         if a.data: cfg.data.paths = list(a.data)
         if a.valid_data: cfg.data.valid_paths = list(a.valid_data)
         if a.text_column: cfg.data.text_column = a.text_column
-        run_training(cfg, resume=a.resume, prompt=a.prompt or None, progress=not a.quiet)
+        keys = [o.split('=', 1)[0] for o in a.overrides]
+        if a.init_from: _check_init_overrides(a.init_from, keys)
+        explicit = [k.split('.', 1)[1] for k in keys if k.startswith('training.')]
+        run_training(cfg, resume=a.resume, prompt=a.prompt or None, progress=not a.quiet,
+                     init_from=a.init_from, explicit=explicit)
+
+# %% ../nbs/08_cli.ipynb #bd361d70
+def _check_init_overrides(init_from: str, keys: list):
+    "Refuse overrides that would change the architecture or tokenizer of the checkpoint a fine-tune starts from."
+    changing = [k for k in keys if k.startswith(('model.', 'tokenizer.')) and k != 'model.dropout']
+    if changing:
+        raise ConfigError(f"--init-from {init_from}: the architecture and tokenizer are the checkpoint's; "
+                          f"drop {', '.join(changing)} (of model.* only model.dropout may change)")
+
+def _check_out_dir(cfg: Config, init_from: str):
+    "Refuse a `training.out_dir` whose checkpoints would overwrite the one the fine-tune starts from."
+    start = Path(init_from).resolve()
+    folder = start if start.is_dir() else start.parent
+    if Path(cfg.training.out_dir).resolve() == folder:
+        raise ConfigError(f"training.out_dir={cfg.training.out_dir} holds {init_from}, which the fine-tune "
+                          f"would overwrite; give another training.out_dir")
 
 # %% ../nbs/08_cli.ipynb #4f3bb8a5
 def _fault_injection(rank: int) -> list:

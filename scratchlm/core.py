@@ -464,6 +464,10 @@ class TrainingConfig:
     log_interval: int = 10  # Log training metrics every this many steps
     patience: Optional[int] = None  # Stop after this many evaluations without improvement; None = never
     out_dir: str = 'checkpoint'  # Where checkpoints, metrics and figures are written
+    lora_rank: int = 0  # Rank of the LoRA adapters (07b_finetuning); 0 = train every weight
+    lora_alpha: float = 16.0  # LoRA scale numerator: an adapter adds (lora_alpha / lora_rank) B A x
+    # The projections that get adapters: attention's qkv and out_proj, the feed-forward's linear1 and linear2
+    lora_targets: list[str] = field(default_factory=lambda: ['qkv', 'out_proj', 'linear1', 'linear2'])
 
     def check(self):
         "Yield (key, problem) for every impossible value."
@@ -484,6 +488,12 @@ class TrainingConfig:
         if self.grad_clip < 0: yield 'grad_clip', f'must be >= 0 (0 turns clipping off), got {self.grad_clip}'
         if self.patience is not None and self.patience <= 0:
             yield 'patience', f'must be a positive integer or null, got {self.patience}'
+        if self.lora_rank < 0: yield 'lora_rank', f'must be >= 0 (0 turns LoRA off), got {self.lora_rank}'
+        if self.lora_alpha <= 0: yield 'lora_alpha', f'must be > 0, got {self.lora_alpha}'
+        known = ('qkv', 'out_proj', 'linear1', 'linear2')
+        unknown = [t for t in self.lora_targets if t not in known]
+        if unknown or (self.lora_rank and not self.lora_targets):
+            yield 'lora_targets', f"must be a non-empty subset of {', '.join(known)}, got {self.lora_targets}"
 
 # %% ../nbs/00_core.ipynb #6fa01694
 @dataclass

@@ -377,6 +377,9 @@ def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokeni
     model = TransformerLM(mc)
     if mc.tie_weights and 'fc.weight' not in state_dict and 'embedding.weight' in state_dict:
         state_dict = {**state_dict, 'fc.weight': state_dict['embedding.weight']}   # saved once (safetensors)
+    if any(k.endswith('.lora_A') for k in state_dict):    # a LoRA run's weights: its adapters, unmerged
+        from scratchlm.lora import add_lora_for_state     # (07b_finetuning; `merge_lora` folds them in)
+        add_lora_for_state(model, state_dict)
     try: model.load_state_dict(state_dict)
     except RuntimeError as e:
         raise CheckpointError(f'{source}: the weights do not fit the configuration '

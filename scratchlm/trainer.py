@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib, dataclasses, hashlib, json, math, os, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -18,18 +18,18 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device,
-                            autocast_dtype, format_count, count_parameters)
+                            autocast_dtype, format_count, count_parameters, ModelConfig)
 from .performance import compile_model, flops_per_token, keep_freed_memory, measure_peak_flops
 from .model import TransformerLM
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state,
                                   set_rng_state, atomic_torch_save, load_checkpoint)
-from .data import TokenDataset, prepare, read_documents, file_signature
+from .data import DataError, TokenDataset, prepare, read_documents, file_signature
 from .tokenizer import Tokenizer, train_tokenizer
 
 # %% auto #0
-__all__ = ['NLL_SUMS', 'BatchPlan', 'optimizer_groups', 'make_optimizer', 'lr_multiplier', 'PlateauScheduler',
-           'token_byte_lengths', 'build_training', 'TrainState', 'Trainer', 'autocast_context', 'nll_sums',
-           'metrics_of_sums', 'KillAtStep', 'sliding_windows']
+__all__ = ['MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS', 'BatchPlan', 'optimizer_groups', 'make_optimizer',
+           'lr_multiplier', 'PlateauScheduler', 'token_byte_lengths', 'Built', 'build_training', 'TrainState',
+           'Trainer', 'autocast_context', 'nll_sums', 'metrics_of_sums', 'KillAtStep', 'sliding_windows']
 
 # %% ../nbs/05_trainer.ipynb #8a1488fd
 class BatchPlan:
@@ -172,42 +172,190 @@ def _tokenizer_for(cfg: Config, train_paths, progress: bool) -> Tokenizer:
     tok.save(cached)
     return tok
 
-# %% ../nbs/05_trainer.ipynb #1f7c3d88
-def build_training(cfg: Config,  # The whole configuration
-                   progress: bool = True  # Print what happens
-                  ) -> tuple:
-    "Tokenizer, token files, model and datasets for `cfg`: (model, train_data, valid_data, tokenizer, cfg)."
+# %% ../nbs/05_trainer.ipynb #04c1090b
+def _vocabulary(model_config: ModelConfig,  # The configuration of the model to train
+                tokenizer: Tokenizer,  # The tokenizer of the data
+                new_model: bool,  # The model is built here (True) or was given (False)
+                trained: bool  # The tokenizer was trained here for this run
+               ) -> ModelConfig:
+    "The model's configuration with its vocabulary size decided: a new model's from its tokenizer."
+    n, V = tokenizer.vocab_size, model_config.vocab_size
+    if new_model: return dataclasses.replace(model_config, vocab_size=n)
+    if n == V: return model_config
+    if trained:
+        raise ConfigError(f"the tokenizer trained on this text has {n} tokens but the model {V}; build the "
+                          f"model with vocab_size={n}, or give a tokenizer of {V} tokens")
+    raise ConfigError(f"the tokenizer has {n} tokens but the model {V}; give the tokenizer the model was "
+                      f"trained with, or build the model with vocab_size={n}")
+
+# %% ../nbs/05_trainer.ipynb #becb3f44
+def _is_existing_path(s: str) -> bool:
+    "True for a string that names an existing file or folder (documents are long and multi-line)."
+    try: return len(s) < 4096 and '\n' not in s and os.path.exists(s)
+    except (OSError, ValueError): return False
+
+# %% ../nbs/05_trainer.ipynb #93b313f4
+def _documents_file(docs: list, cache_dir) -> Path:
+    "A list of documents, written once to a JSON-lines file in the data cache (named by their hash)."
+    folder = Path(cache_dir) / f'documents-{hashlib.sha256(json.dumps(docs).encode()).hexdigest()[:12]}'
+    if not (folder / 'train.jsonl').exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / 'train.jsonl.tmp'
+        tmp.write_text(''.join(json.dumps({'text': d}) + '\n' for d in docs))
+        os.replace(tmp, folder / 'train.jsonl')
+    return folder / 'train.jsonl'
+
+def _text_paths(cfg: Config, train_data, valid_data) -> tuple:
+    "(training paths, validation paths or None): what `fit` was given, else `data.paths`, else the stories."
     from scratchlm.core import write_story_split
-    cfg = dataclasses.replace(cfg)
     d = cfg.data
-    if d.paths: train_paths, valid_paths = d.paths, d.valid_paths or None
+    if train_data is not None:
+        documents = isinstance(train_data, (list, tuple)) and all(isinstance(s, str) for s in train_data)
+        if documents and train_data and not all(_is_existing_path(s) for s in train_data):
+            train_data = _documents_file(list(train_data), d.cache_dir)
+        return train_data, valid_data
+    if d.paths: return d.paths, d.valid_paths or None
+    folder = Path(d.cache_dir) / f'stories-{d.stories}-seed{cfg.training.seed}'
+    if not (folder / 'valid.txt').exists():
+        write_story_split(folder, n_train=d.stories, n_valid=max(1, int(d.stories * d.valid_fraction)),
+                          seed=cfg.training.seed)
+    return [folder / 'train.txt'], [folder / 'valid.txt']
+
+# %% ../nbs/05_trainer.ipynb #507d5006
+MIN_WINDOW = 16   # the shortest training window a small text is cut into
+
+def _window(n_tokens: int,  # Tokens in the training file
+            block_size: int,  # The model's context length
+            batch_size: int  # Windows per micro-batch
+           ) -> int:
+    "The training window: `block_size`, or shorter so that a small text still fills `batch_size` windows."
+    if n_tokens < 2: raise DataError(f'the training text has {n_tokens} token(s); it needs at least 2')
+    if n_tokens - 1 >= block_size * batch_size: return block_size
+    return max(min(MIN_WINDOW, n_tokens - 1), min(block_size, (n_tokens - 1) // batch_size))
+
+# %% ../nbs/05_trainer.ipynb #0a4191f6
+def _token_datasets(cfg: Config, tok: Tokenizer, train_paths, valid_paths, progress: bool) -> tuple:
+    "(train TokenDataset, valid TokenDataset or None): small texts get shorter windows and no held-out share."
+    d, t = cfg.data, cfg.training
+    def prep(valid, fraction=d.valid_fraction):
+        return prepare(train_paths, tok, d.cache_dir, valid_paths=valid, valid_fraction=fraction,
+                       text_column=d.text_column, seed=t.seed, num_workers=d.num_workers, progress=progress)
+    skip = None
+    if valid_paths: prepared = prep(valid_paths)
+    elif d.valid_fraction == 0: skip = 'data.valid_fraction is 0'
     else:
-        folder = Path(d.cache_dir) / f'stories-{d.stories}-seed{cfg.training.seed}'
-        if not (folder / 'valid.txt').exists():
-            n_valid = max(1, int(d.stories * d.valid_fraction))
-            write_story_split(folder, n_train=d.stories, n_valid=n_valid, seed=cfg.training.seed)
-        train_paths, valid_paths = [folder / 'train.txt'], [folder / 'valid.txt']
-    tok = _tokenizer_for(cfg, train_paths, progress)
-    prepared = prepare(train_paths, tok, d.cache_dir, valid_paths=valid_paths,
-                       valid_fraction=d.valid_fraction, text_column=d.text_column, seed=cfg.training.seed,
-                       num_workers=d.num_workers, progress=progress)
+        try: prepared = prep(None)
+        except DataError as e:
+            if not str(e).startswith('the valid split is empty'): raise
+            skip = f'no document fell in the held-out share of {d.valid_fraction:.0%}'
+        else:
+            s = prepared.summary
+            W = _window(s['train']['tokens'], cfg.model.block_size, t.batch_size)
+            if s['valid']['tokens'] < W + 1:
+                skip = f"the held-out {s['valid']['tokens']} tokens cannot fill one window of {W + 1}"
+    if skip: prepared = prep(train_paths, None)     # every document trains; the 'valid' copy is not read
     if progress and not prepared.cached:
         for split, s in prepared.summary.items():
-            print(f"{split}: {s['reader']}; {s['tokens']:,} tokens", file=sys.stderr)
-    if cfg.model.vocab_size != tok.vocab_size:
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, vocab_size=tok.vocab_size))
-    seed_everything(cfg.training.seed)
-    model = TransformerLM(cfg.model)
-    B = cfg.model.block_size
-    train_data = TokenDataset(prepared.train_path, B, mode='sequential')
+            if not skip or split == 'train':
+                print(f"{split}: {s['reader']}; {s['tokens']:,} tokens", file=sys.stderr)
+    n, B = prepared.summary['train']['tokens'], cfg.model.block_size
+    W = _window(n, B, t.batch_size)
+    if progress and skip:
+        print(f"validation skipped: {skip}; training on all {prepared.summary['train']['documents']:,} "
+              f"documents", file=sys.stderr)
+    if progress and W < B:
+        print(f'{n:,} training tokens cannot fill {t.batch_size} windows of {B}: training on windows of {W}',
+              file=sys.stderr)
+    train_data = TokenDataset(prepared.train_path, W, mode='sequential')
     if d.sampling == 'random':   # as many distinct random windows as the run will read
-        t = cfg.training
         per_step = t.batch_size * t.gradient_accumulation_steps * int(os.environ.get('WORLD_SIZE', '1'))
-        steps = t.max_steps or math.ceil(t.epochs * len(train_data) / per_step)
-        samples = steps * per_step
-        train_data = TokenDataset(prepared.train_path, B, mode='random', samples=samples, seed=t.seed)
-    valid_data = TokenDataset(prepared.valid_path, B, mode='sequential')
-    return model, train_data, valid_data, tok, cfg
+        samples = _steps_of(t, len(train_data)) * per_step
+        train_data = TokenDataset(prepared.train_path, W, mode='random', samples=samples, seed=t.seed)
+    valid_data = None if skip else TokenDataset(prepared.valid_path, W, mode='sequential')
+    return train_data, valid_data
+
+# %% ../nbs/05_trainer.ipynb #5f009298
+FINETUNE_DEFAULTS = dict(learning_rate=1e-4, gradient_accumulation_steps=1, out_dir='finetune')
+WARMUP_SHARE = 0.1   # a fine-tune warms up for at most this share of its steps
+
+def _finetune_training(training,  # The `TrainingConfig` asked for
+                       explicit  # Names of the settings the user gave
+                      ):
+    "`training` with the fine-tuning defaults in the settings the user did not give (the warm-up comes later)."
+    return dataclasses.replace(training, **{k: v for k, v in FINETUNE_DEFAULTS.items() if k not in explicit})
+
+def _steps_of(training, n_examples: int) -> int:
+    "Optimizer steps of a run over `n_examples` windows, as the `Trainer` will count them."
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    steps = BatchPlan(n_examples, training.batch_size, training.gradient_accumulation_steps,
+                      world_size=world).steps_for_epochs(training.epochs)
+    return min(steps, training.max_steps) if training.max_steps else steps
+
+# %% ../nbs/05_trainer.ipynb #d871997e
+class Built(NamedTuple):
+    "The pieces of a run, by name (and in this order when unpacked)."
+    model: TransformerLM  # The model: new, or the one given (with LoRA adapters if `training.lora_rank`)
+    train_data: TokenDataset  # Training windows
+    valid_data: Optional[TokenDataset]  # Validation windows; None when the text is too small to hold any out
+    tokenizer: Optional[Tokenizer]  # The tokenizer of the token files
+    cfg: Config  # The configuration as run: vocabulary size decided, fine-tuning defaults filled in
+
+def _dist_info() -> tuple[int, int]:
+    "(rank, world size): (0, 1) unless `torch.distributed` has been started (`06_distributed`)."
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+def build_training(cfg: Config,  # The whole configuration
+                   progress: bool = True,  # Print what happens (rank 0 only)
+                   model: Optional[TransformerLM] = None,  # Train this model; default: a new one of `cfg.model`
+                   train_data=None,  # Instead of `data.paths`: path(s), a list of documents, or a TokenDataset
+                   valid_data=None,  # Instead of `data.valid_paths`: path(s) or a TokenDataset
+                   tokenizer: Optional[Tokenizer] = None,  # Default: `model.tokenizer`, `tokenizer.path`, trained
+                   explicit=()  # Training settings the user gave: a fine-tune fills only the others
+                  ) -> Built:
+    "Tokenizer, token files, model and datasets for `cfg`: the one way a run is assembled."
+    rank, world = _dist_info()
+    if world > 1 and rank: torch.distributed.barrier()     # rank 0 trains the tokenizer and fills the caches...
+    built = _assemble(cfg, progress and not rank, model, train_data, valid_data, tokenizer, set(explicit))
+    if world > 1 and not rank: torch.distributed.barrier()  # ...then the others find them
+    return built
+
+# %% ../nbs/05_trainer.ipynb #4209a1af
+def _assemble(cfg: Config, progress: bool, model, train_data, valid_data, tokenizer, explicit: set) -> Built:
+    "`build_training`'s work, in one process."
+    cfg = dataclasses.replace(cfg)
+    tokenizer = tokenizer or getattr(model, 'tokenizer', None)
+    finetune = model is not None and tokenizer is not None     # a pretrained model with its tokenizer
+    if model is not None:
+        from scratchlm.lora import has_lora, merge_lora
+        if has_lora(model): merge_lora(model)                  # start from the adapted weights
+        cfg.model = model.config
+    if finetune: cfg.training = _finetune_training(cfg.training, explicit)
+    if isinstance(train_data, TokenDataset):
+        train_ds, valid_ds = train_data, valid_data
+        if tokenizer is not None: cfg.model = _vocabulary(cfg.model, tokenizer, model is None, trained=False)
+    else:
+        train_paths, valid_paths = _text_paths(cfg, train_data, valid_data)
+        trained = tokenizer is None
+        if trained:
+            tc = cfg.tokenizer                                 # a given model: a tokenizer of its size
+            if model is not None: tc = dataclasses.replace(tc, vocab_size=cfg.model.vocab_size)
+            tokenizer = _tokenizer_for(dataclasses.replace(cfg, tokenizer=tc), train_paths, progress)
+        cfg.model = _vocabulary(cfg.model, tokenizer, model is None, trained)
+        train_ds, valid_ds = _token_datasets(cfg, tokenizer, train_paths, valid_paths, progress)
+    if finetune and 'warmup_steps' not in explicit:
+        steps = _steps_of(cfg.training, len(train_ds))
+        warmup = min(cfg.training.warmup_steps, int(steps * WARMUP_SHARE))
+        cfg.training = dataclasses.replace(cfg.training, warmup_steps=warmup)
+    if model is None:
+        seed_everything(cfg.training.seed)
+        model = TransformerLM(cfg.model)
+    if cfg.training.lora_rank:
+        from scratchlm.lora import add_lora
+        t = cfg.training
+        add_lora(model, t.lora_rank, t.lora_alpha, t.lora_targets)
+    return Built(model, train_ds, valid_ds, tokenizer, cfg)
 
 # %% ../nbs/05_trainer.ipynb #34e45e46
 @dataclass
@@ -218,11 +366,6 @@ class TrainState:
     best_val_loss: float = math.inf
     evals_without_improvement: int = 0
     skipped_steps: int = 0
-
-def _dist_info() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 # %% ../nbs/05_trainer.ipynb #e8c1b5d3
 class Trainer:
@@ -566,62 +709,34 @@ class KillAtStep:
             import signal
             os.kill(os.getpid(), signal.SIGKILL)
 
-# %% ../nbs/05_trainer.ipynb #becb3f44
-def _is_existing_path(s: str) -> bool:
-    "True for a string that names an existing file or folder (documents are long and multi-line)."
-    try: return len(s) < 4096 and '\n' not in s and os.path.exists(s)
-    except (OSError, ValueError): return False
-
-# %% ../nbs/05_trainer.ipynb #8c6a3b4e
-def _as_token_datasets(model, train_data, valid_data, tokenizer, cfg: Config, progress: bool):
-    "Turn paths, strings or datasets into (train TokenDataset, valid TokenDataset or None, tokenizer)."
-    if isinstance(train_data, TokenDataset): return train_data, valid_data, tokenizer
-    cache = Path(cfg.data.cache_dir)
-    if isinstance(train_data, (list, tuple)) and train_data and all(isinstance(d, str) for d in train_data) \
-            and not all(_is_existing_path(d) for d in train_data):
-        folder = cache / f'documents-{hashlib.sha256(json.dumps(train_data).encode()).hexdigest()[:12]}'
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / 'train.jsonl').write_text(''.join(json.dumps({'text': d}) + '\n' for d in train_data))
-        train_data = folder / 'train.jsonl'
-    if tokenizer is None:
-        vocab = model.config.vocab_size
-        cfg = dataclasses.replace(cfg, tokenizer=dataclasses.replace(cfg.tokenizer, vocab_size=vocab))
-        tokenizer = _tokenizer_for(cfg, train_data, progress)
-    if tokenizer.vocab_size > model.config.vocab_size:
-        raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model only "
-                          f"{model.config.vocab_size}; build the model with "
-                          f"vocab_size={tokenizer.vocab_size}")
-    valid_paths = valid_data if valid_data is not None and not isinstance(valid_data, TokenDataset) else None
-    prepared = prepare(train_data, tokenizer, cache, valid_paths=valid_paths,
-                       valid_fraction=cfg.data.valid_fraction, text_column=cfg.data.text_column,
-                       progress=progress)
-    B = model.config.block_size
-    if not isinstance(valid_data, TokenDataset):
-        valid_data = TokenDataset(prepared.valid_path, B, mode='sequential')
-    return TokenDataset(prepared.train_path, B, mode='sequential'), valid_data, tokenizer
-
 # %% ../nbs/05_trainer.ipynb #1f9d6e7b
 del fit   # @patch left the name unused here (the Trainer's `fit` is on its class): the model's `fit` is new
 @patch
 def fit(self: TransformerLM,
-        train_data,  # TokenDataset, path(s) of text in any supported format, or a list of strings
-        valid_data=None,  # Optional TokenDataset or path(s); default: a share of train_data held out
-        tokenizer: Optional[Tokenizer] = None,  # Tokenizer of the data; default: trained on train_data
+        train_data,  # TokenDataset, path(s) of text in any supported format, or a list of documents
+        valid_data=None,  # Optional TokenDataset or path(s); default: a share of train_data held out if enough
+        tokenizer: Optional[Tokenizer] = None,  # Tokenizer of the data; default: `self.tokenizer`, else trained
         config: Optional[Config] = None,  # Base configuration; default: the defaults with this model's config
         progress: bool = True,  # Show the progress bar
-        **training  # Training settings: epochs, batch_size, learning_rate, max_steps, out_dir, ...
+        **training  # Training settings: epochs, batch_size, learning_rate, max_steps, out_dir, lora_rank, ...
        ) -> dict:
-    "Train this model on `train_data` and return the last evaluation."
+    "Train this model on `train_data` (fine-tune it, if it has a tokenizer) and return the last evaluation."
     cfg = config or Config()
-    cfg = dataclasses.replace(cfg, model=self.config)
     names = [f.name for f in dataclasses.fields(cfg.training)]
     unknown = [k for k in training if k not in names]
     if unknown:
         raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(names)}")
     from scratchlm.core import _build, TrainingConfig
-    cfg.training = _build(TrainingConfig, {**asdict(cfg.training), **training}, 'training.')
-    train_ds, valid_ds, tokenizer = _as_token_datasets(self, train_data, valid_data, tokenizer, cfg, progress)
-    return Trainer(self, cfg, train_ds, valid_ds, tokenizer=tokenizer).fit(progress=progress)
+    explicit = set(training)
+    if config is not None:   # a configuration's own settings count as given when they differ from the defaults
+        explicit |= {k for k, v in asdict(config.training).items() if v != getattr(TrainingConfig(), k)}
+    cfg = dataclasses.replace(cfg, training=_build(TrainingConfig, {**asdict(cfg.training), **training},
+                                                    'training.'))
+    built = build_training(cfg, progress, model=self, train_data=train_data, valid_data=valid_data,
+                           tokenizer=tokenizer, explicit=explicit)
+    if built.tokenizer is not None: self.tokenizer = built.tokenizer
+    trainer = Trainer(self, built.cfg, built.train_data, built.valid_data, tokenizer=built.tokenizer)
+    return trainer.fit(progress=progress)
 
 # %% ../nbs/05_trainer.ipynb #4c2a9b0e
 _module_train = torch.nn.Module.train
