@@ -489,6 +489,10 @@ def main():
     def _():
         return util_run('124m', 'bf16' if cuda else 'fp32', True, 3 if q else a.util_seconds, 1 if q else 3, work)
 
+    @section(f"train util seed {'bf16' if cuda else 'fp32'} compiled", a.util_seconds + 100)
+    def _():
+        return util_run('seed', 'bf16' if cuda else 'fp32', True, 3 if q else a.util_seconds, 1 if q else 3, work)
+
     print('\n' + summary(), flush=True)
     print(f'wrote {a.out} and {Path(a.out).with_suffix(".md")}')
 

@@ -268,27 +268,38 @@ class StaticStep(torch.nn.Module):
 
 # %% ../nbs/07_generation.ipynb #0ecaa635
 class _StaticDecoder:
-    "A `StaticCache` and its step, compiled or not, for one batch size, device and dtype."
+    "A `StaticCache` and its step (compiled or not; on CUDA, compiled and recorded as a CUDA graph)."
     def __init__(self, model: TransformerLM, batch_size: int, compiled: bool):
         p = next(model.parameters())
         self.cache = StaticCache(model.config, batch_size, model.config.block_size, p.device, p.dtype)
         self.step_fn = eager = StaticStep(model, self.cache)
-        self.cuda = p.device.type == 'cuda'
-        if compiled:
-            if self.cuda:
-                for b in self.cache.buffers(): torch._dynamo.mark_static_address(b)
-            options = dict(mode='reduce-overhead') if self.cuda else {}        # CUDA graphs on a GPU
-            self.step_fn = compile_model(eager, p.device, "use_cache='compiled'", dynamic=False, **options)
+        self.cuda, self.graph = p.device.type == 'cuda', None
+        if compiled: self.step_fn = compile_model(eager, p.device, "use_cache='compiled'", dynamic=False)
         self.compiled = self.step_fn is not eager
+        self.record = compiled and self.cuda          # a graph also where compilation is unavailable
 
     def step(self, tokens: torch.Tensor,  # (B, 1) each row's newest token
              slot: int  # Its slot in the cache
             ) -> torch.Tensor:
         "The logits (B, V) of the next position."
+        if self.graph is not None:                                             # replay: one launch
+            self.tokens.copy_(tokens)
+            self.slot.fill_(slot)
+            self.graph.replay()
+            return self.logits.clone()                # the next replay overwrites the graph's output
         slot_t = torch.tensor([slot], device=tokens.device)
-        if self.compiled and self.cuda: torch.compiler.cudagraph_mark_step_begin()
-        tokens = tokens.clone(memory_format=torch.contiguous_format)       # (B, 1) with the same strides each call
-        return self.step_fn(tokens, slot_t).clone()   # a CUDA graph's replay reuses its output memory
+        tokens = tokens.clone(memory_format=torch.contiguous_format)       # (B, 1), the same strides each call
+        if not self.record: return self.step_fn(tokens, slot_t)
+        self.tokens, self.slot = tokens, slot_t
+        side = torch.cuda.Stream()                    # warm-up runs (and compilation) off the default stream
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):                 # the step is idempotent: same token, same slot
+            for _ in range(2): self.step_fn(self.tokens, self.slot)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph): self.logits = self.step_fn(self.tokens, self.slot)
+        self.graph.replay()                           # recording ran nothing: now compute this step
+        return self.logits.clone()
 
 def _static_decoder(model: TransformerLM, batch_size: int, compiled: bool) -> _StaticDecoder:
     "The model's decoder for this batch size, device, dtype and mode, made on first use (compiling once)."

@@ -21,9 +21,9 @@ from .performance import dropout
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'layer_norm', 'LayerNorm', 'make_norm', 'Dropout', 'FeedForward', 'TransformerBlock',
-           'SinusoidalPositions', 'lm_loss', 'LMOutput', 'default_position_ids', 'TransformerLM', 'rms_norm', 'RMSNorm',
-           'LearnedPositions', 'lm_loss_reference', 'adaptive_cutoffs', 'zipf_counts', 'AdaptiveSoftmax',
-           'resolve_adaptive_cutoffs', 'chunked_lm_loss', 'transformer_param_count']
+           'SinusoidalPositions', 'reading_values_is_off', 'lm_loss', 'LMOutput', 'default_position_ids',
+           'TransformerLM', 'rms_norm', 'RMSNorm', 'LearnedPositions', 'lm_loss_reference', 'adaptive_cutoffs',
+           'zipf_counts', 'AdaptiveSoftmax', 'resolve_adaptive_cutoffs', 'chunked_lm_loss', 'transformer_param_count']
 
 # %% ../nbs/03_blocks.ipynb #a9161bb7
 def layer_norm(x: torch.Tensor,  # (..., d)
@@ -144,9 +144,14 @@ class SinusoidalPositions(nn.Module):
 # %% ../nbs/03_blocks.ipynb #89c155f8
 IGNORE_INDEX = -100  # The target of a position that the loss skips (padding)
 
+def reading_values_is_off() -> bool:
+    "True while torch.compile traces or a CUDA graph records: then no value may be read back to Python."
+    capturing = torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+    return torch.compiler.is_compiling() or capturing
+
 def _check_targets(targets, vocab_size):
     "Raise if a target is neither a token id of the vocabulary nor IGNORE_INDEX."
-    if torch.compiler.is_compiling(): return                   # a compiled step reads no values back to Python
+    if reading_values_is_off(): return                         # a compiled or recorded step reads no values
     bad = (targets != IGNORE_INDEX) & ((targets < 0) | (targets >= vocab_size))
     if bad.any():
         raise ValueError(f'targets must be token ids in [0, {vocab_size}) or {IGNORE_INDEX} for positions '
@@ -215,7 +220,7 @@ def _check_inputs(model, input_ids, targets, attention_mask, kv_cache, past):
         raise ValueError(f'input_ids must be (batch, time), got shape {tuple(input_ids.shape)}')
     if input_ids.dtype not in (torch.long, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f'input_ids must be integer token ids, got {input_ids.dtype}')
-    compiling = torch.compiler.is_compiling()                       # then no value is read back to Python
+    compiling = reading_values_is_off()                             # then no value is read back to Python
     if input_ids.numel() and not compiling and (input_ids.min() < 0 or input_ids.max() >= V):
         raise ValueError(f'input_ids must lie in [0, {V}) (model.vocab_size); '
                          f'got values from {input_ids.min().item()} to {input_ids.max().item()}')
@@ -346,7 +351,7 @@ class LearnedPositions(nn.Module):
 
     def forward(self, position_ids: torch.Tensor  # (B, T) or (T,) integer positions
                ) -> torch.Tensor:
-        top = 0 if torch.compiler.is_compiling() or not position_ids.numel() else int(position_ids.max())
+        top = 0 if reading_values_is_off() or not position_ids.numel() else int(position_ids.max())
         if top >= self.block_size:                              # (a compiled step skips this host sync)
             raise ValueError(f'position {top} is past the learned positions 0..{self.block_size - 1} '
                              f'(model.block_size); crop the context to the last {self.block_size} tokens')
