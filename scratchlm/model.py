@@ -146,8 +146,8 @@ IGNORE_INDEX = -100  # The target of a position that the loss skips (padding)
 
 def reading_values_is_off() -> bool:
     "True while torch.compile traces or a CUDA graph records: then no value may be read back to Python."
-    capturing = torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
-    return torch.compiler.is_compiling() or capturing
+    if torch.compiler.is_compiling(): return True              # (first: torch.compile cannot trace the next call)
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 def _check_targets(targets, vocab_size):
     "Raise if a target is neither a token id of the vocabulary nor IGNORE_INDEX."
@@ -286,7 +286,7 @@ class TransformerLM(nn.Module):
                 ) -> LMOutput:
         "Logits (and loss, and KV cache) for a batch of token ids."
         c = self.config
-        static = bool(kv_cache) and isinstance(kv_cache[0], StaticKVCache)    # a decoding step (07_generation)
+        static = kv_cache is not None and len(kv_cache) > 0 and isinstance(kv_cache[0], StaticKVCache)  # 07's step
         past = 0 if kv_cache is None or static else kv_cache[0][0].size(2)    # tokens already cached
         if static and (position_ids is None or attention_mask is None):
             raise ValueError('a static KV cache needs position_ids and attention_mask (B, max_len) of its slots')
