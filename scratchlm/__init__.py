@@ -10,7 +10,7 @@ __version__ = "0.0.1"
 
 from .core import (Config, ConfigError, DataConfig, DistributedConfig, ModelConfig, TokenizerConfig,
                    TrainingConfig, bf16_is_fast, config_from_dict, corpus_entropy, count_parameters, cpu_info,
-                   get_device, load_config, seed_everything, stories)
+                   get_device, resolve_precision, load_config, seed_everything, stories)
 from .tokenizer import (BPETokenizer, CharTokenizer, SentencePieceTokenizer, Tokenizer, TokenizerFileError,
                         load_tokenizer, train_tokenizer)
 from .attention import MultiHeadAttention, StaticKVCache, attend
@@ -18,7 +18,7 @@ from .model import LMOutput, TransformerLM, chunked_lm_loss
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDataset, download, prepare,
                    read_documents, write_documents)
-from .trainer import Built, Trainer, build_training
+from .trainer import Built, MuonWithAdamW, Trainer, build_training
 from .generation import SamplingConfig, StaticCache, decode_steps
 from .hf import load_gpt2, load_gpt2_tokenizer, save_gpt2, save_gpt2_tokenizer
 from .lora import LoRALinear, add_lora, merge_lora
@@ -27,7 +27,7 @@ from .distributed import init_distributed, wrap_model
 __all__ = [
     # configuration, devices, the built-in corpus (00_core)
     'Config', 'ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig',
-    'ConfigError', 'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast',
+    'ConfigError', 'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast', 'resolve_precision',
     'cpu_info',
     'count_parameters', 'stories', 'corpus_entropy',
     # tokenizers (01_tokenizer)
@@ -39,7 +39,7 @@ __all__ = [
     'DataError', 'read_documents', 'write_documents', 'prepare', 'TokenDataset', 'DocumentDataset',
     'StreamingTokenDataset', 'download', 'CheckpointError', 'load_checkpoint',
     # training (05_trainer, 06_distributed)
-    'Trainer', 'build_training', 'Built', 'init_distributed', 'wrap_model',
+    'Trainer', 'build_training', 'Built', 'MuonWithAdamW', 'init_distributed', 'wrap_model',
     # generation (07_generation)
     'SamplingConfig', 'decode_steps', 'StaticCache',
     # Hugging Face GPT-2 folders and tokenizer files (07c_huggingface)

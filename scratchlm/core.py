@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #007f3466
 from __future__ import annotations
-import dataclasses, difflib, functools, math, os, platform, random, time, types
+import dataclasses, difflib, functools, math, os, platform, random, time, types, warnings
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Callable, Literal, Optional, Union, get_args, get_origin, get_type_hints
@@ -20,7 +20,7 @@ __all__ = ['StoryChooser', 'Story', 'sample_story', 'stories', 'story_derivation
            'corpus_stats', 'write_story_split', 'ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig',
            'DistributedConfig', 'Config', 'ConfigError', 'config_path', 'apply_overrides', 'load_config',
            'config_from_dict', 'seed_everything', 'get_device', 'autocast_dtype', 'cpu_bf16_speedup', 'bf16_is_fast',
-           'cpu_info', 'format_count', 'format_bytes', 'count_parameters']
+           'resolve_precision', 'cpu_info', 'format_count', 'format_bytes', 'count_parameters']
 
 # %% ../nbs/00_core.ipynb #c9ab1f96
 class StoryChooser:
@@ -445,14 +445,16 @@ class TrainingConfig:
     lr_schedule: Literal['cosine', 'linear', 'constant', 'wsd', 'plateau'] = 'cosine'
     plateau_patience: int = 2  # Plateau schedule: evaluations without improvement before the rate is halved
     min_lr_ratio: float = 0.1  # Final learning rate as a fraction of the peak, in [0, 1]
-    # AdamW, or SGD with momentum `beta1` (its update is linear in the gradients)
-    optimizer: Literal['adamw', 'sgd'] = 'adamw'
+    # AdamW, SGD with momentum `beta1` (its update is linear in the gradients), or Muon (05_trainer)
+    optimizer: Literal['adamw', 'sgd', 'muon'] = 'adamw'
+    muon_learning_rate: float = 0.02  # Muon's peak rate for hidden matrices (same schedule as `learning_rate`)
     weight_decay: float = 0.1  # Weight decay, applied to matrices only
     decay_embeddings: bool = False  # Apply weight decay to embedding matrices too
     beta1: float = 0.9  # AdamW first-moment decay; SGD's momentum
     beta2: float = 0.95  # AdamW second-moment decay
     grad_clip: float = 1.0  # Clip the global gradient norm to this; 0 turns clipping off
-    precision: Literal['fp32', 'fp16', 'bf16'] = 'fp32'  # Autocast precision of the forward pass
+    # Autocast precision of the forward pass; 'auto' = bf16 where it is fast, fp16 on older CUDA GPUs, else fp32
+    precision: Literal['auto', 'fp32', 'fp16', 'bf16'] = 'auto'
     offload_activations: bool = False  # Keep tensors saved for backward in CPU memory (CUDA only)
     compile: bool = False  # Train through `torch.compile(model)` (see 09_performance)
     # On a CPU (Linux/glibc): reuse freed memory instead of returning it to the OS each step
@@ -476,6 +478,7 @@ class TrainingConfig:
         for k in counts:
             if getattr(self, k) <= 0: yield k, f'must be a positive integer, got {getattr(self, k)}'
         if self.learning_rate <= 0: yield 'learning_rate', f'must be > 0, got {self.learning_rate}'
+        if self.muon_learning_rate <= 0: yield 'muon_learning_rate', f'must be > 0, got {self.muon_learning_rate}'
         if self.epochs <= 0: yield 'epochs', f'must be > 0, got {self.epochs}'
         if self.warmup_steps < 0: yield 'warmup_steps', f'must be >= 0, got {self.warmup_steps}'
         if self.max_steps is not None and self.max_steps <= 0:
@@ -693,18 +696,19 @@ def get_device(preference: str = 'auto'  # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps
 # %% ../nbs/00_core.ipynb #cd6dbe70
 _PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
-def autocast_dtype(precision: str,  # 'fp32', 'fp16' or 'bf16'
+def autocast_dtype(precision: str,  # 'auto', 'fp32', 'fp16' or 'bf16'
                    device  # A torch.device or a device string such as 'cpu'
                   ) -> Optional[torch.dtype]:
     "The autocast dtype for `precision` on `device` (None for fp32); a ConfigError if the device cannot."
+    if precision == 'auto': precision = resolve_precision(precision, device)   # defined below
     if precision not in _PRECISIONS:
-        raise ConfigError(f"training.precision: {precision!r} is not one of fp32, fp16, bf16")
+        raise ConfigError(f"training.precision: {precision!r} is not one of auto, fp32, fp16, bf16")
     device, dtype = torch.device(device), _PRECISIONS[precision]
     if dtype is None: return None
     if device.type == 'cpu' and dtype is torch.float16:
         raise ConfigError("training.precision: fp16 needs a CUDA GPU (it relies on loss scaling); "
                           "on a CPU use bf16 or fp32")
-    if device.type == 'cuda' and dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
+    if device.type == 'cuda' and dtype is torch.bfloat16 and not bf16_is_fast(device):
         raise ConfigError("training.precision: this GPU has no bfloat16 support (it needs Ampere or newer); "
                           "use fp16 or fp32")
     if device.type not in ('cpu', 'cuda', 'mps'):
@@ -731,9 +735,28 @@ def bf16_is_fast(device='cpu'  # The device to ask about
                 ) -> bool:
     "Does `device` run bf16 matmuls at least as fast as fp32 ones? (CUDA: Ampere or newer; CPU: measured.)"
     device = torch.device(device)
-    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == 'cpu': return cpu_bf16_speedup() >= 1.0
     return False
+
+# %% ../nbs/00_core.ipynb #1cbf4578
+_warned_slow_bf16 = []   # holds True once the slow-bf16 warning was given in this process
+
+def resolve_precision(precision: str,  # 'auto', 'fp32', 'fp16' or 'bf16'
+                      device  # A torch.device or a device string such as 'cpu'
+                     ) -> str:
+    "The concrete precision ('fp32', 'fp16' or 'bf16') a run in `precision` uses on `device`."
+    device = torch.device(device)
+    if precision == 'auto':
+        if device.type == 'cuda': return 'bf16' if bf16_is_fast(device) else 'fp16'
+        return 'bf16' if device.type == 'cpu' and bf16_is_fast(device) else 'fp32'
+    autocast_dtype(precision, device)                                    # a ConfigError if impossible
+    if precision == 'bf16' and device.type == 'cpu' and not bf16_is_fast(device) and not _warned_slow_bf16:
+        _warned_slow_bf16.append(True)
+        warnings.warn(f'training.precision: bf16 on this CPU multiplies matrices {1 / cpu_bf16_speedup():.1f}x '
+                      'slower than fp32 (it has no native bfloat16); precision auto or fp32 would be faster',
+                      stacklevel=2)
+    return precision
 
 # %% ../nbs/00_core.ipynb #f9fc8570
 _SIMD_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'avx_vnni', 'amx_tile', 'amx_bf16')

@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device,
-                            autocast_dtype, format_count, count_parameters, ModelConfig)
+                            autocast_dtype, resolve_precision, bf16_is_fast, format_count, count_parameters, ModelConfig)
 from .performance import compile_model, flops_per_token, keep_freed_memory, measure_peak_flops
 from .model import TransformerLM
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state,
@@ -27,9 +27,10 @@ from .data import DataError, TokenDataset, prepare, read_documents, file_signatu
 from .tokenizer import Tokenizer, train_tokenizer
 
 # %% auto #0
-__all__ = ['MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS', 'BatchPlan', 'optimizer_groups', 'make_optimizer',
-           'lr_multiplier', 'PlateauScheduler', 'token_byte_lengths', 'Built', 'build_training', 'TrainState',
-           'Trainer', 'autocast_context', 'nll_sums', 'metrics_of_sums', 'KillAtStep', 'sliding_windows']
+__all__ = ['NS_COEFFICIENTS', 'MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS', 'BatchPlan', 'optimizer_groups',
+           'make_optimizer', 'newton_schulz', 'muon_groups', 'MuonWithAdamW', 'lr_multiplier', 'PlateauScheduler',
+           'token_byte_lengths', 'Built', 'build_training', 'TrainState', 'Trainer', 'autocast_context', 'nll_sums',
+           'metrics_of_sums', 'KillAtStep', 'sliding_windows']
 
 # %% ../nbs/05_trainer.ipynb #8a1488fd
 class BatchPlan:
@@ -90,13 +91,102 @@ def make_optimizer(model: torch.nn.Module,  # The model to optimize
                    training,  # The configuration's `training` section (a `TrainingConfig`)
                    device: torch.device  # Where the model is
                   ) -> torch.optim.Optimizer:
-    "The optimizer of `training.optimizer` (AdamW or SGD with momentum), fused on CUDA."
+    "The optimizer of `training.optimizer` (AdamW, SGD with momentum or Muon), fused on CUDA where it can be."
     groups = optimizer_groups(model, training.weight_decay, training.decay_embeddings)
     kind = dict(fused=True) if device.type == 'cuda' else dict(foreach=True)
+    if training.optimizer == 'muon':
+        return MuonWithAdamW(muon_groups(model, training.weight_decay, training.decay_embeddings),
+                             lr=training.learning_rate, muon_lr=training.muon_learning_rate,
+                             betas=(training.beta1, training.beta2),
+                             ns_dtype='bf16' if device.type == 'cuda' or bf16_is_fast(device) else 'fp32')
     if training.optimizer == 'sgd':
         return torch.optim.SGD(groups, lr=training.learning_rate, momentum=training.beta1, **kind)
     betas = (training.beta1, training.beta2)
     return torch.optim.AdamW(groups, lr=training.learning_rate, betas=betas, **kind)
+
+# %% ../nbs/05_trainer.ipynb #d777fd03
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)   # Keller Jordan's quintic Newton-Schulz coefficients
+
+def newton_schulz(G: torch.Tensor,  # (rows, cols) the matrix to orthogonalise
+                  steps: int = 5,  # Newton-Schulz iterations
+                  dtype: torch.dtype = torch.bfloat16,  # Precision of the iteration
+                  eps: float = 1e-7  # Guards the division of a zero matrix
+                 ) -> torch.Tensor:
+    "Approximately U V^T for G = U S V^T (singular values brought near 1), computed in `dtype`; (rows, cols)."
+    a, b, c = NS_COEFFICIENTS
+    X = G.to(dtype)
+    tall = G.size(0) > G.size(1)
+    if tall: X = X.T                                           # (short, long): X X^T is the small square
+    X = X / X.norm().clamp(min=eps)                            # singular values <= Frobenius norm = 1
+    for _ in range(steps):
+        A = X @ X.T                                            # (short, short)
+        B = torch.addmm(A, A, A, beta=b, alpha=c)              # b A + c A A
+        X = torch.addmm(X, B, X, beta=a)                       # a X + B X
+    return (X.T if tall else X).to(G.dtype)                    # (rows, cols)
+
+# %% ../nbs/05_trainer.ipynb #4955a726
+def muon_groups(model: torch.nn.Module,  # The model whose parameters are grouped
+                weight_decay: float,  # Decay of the 2-D weights
+                decay_embeddings: bool = False  # Decay the embedding matrices too (with AdamW)
+               ) -> list[dict]:
+    "Muon for the hidden 2-D matrices; AdamW (decayed like `optimizer_groups`) for embeddings, head, norms, biases."
+    head = {id(m.weight) for name, m in model.named_modules() if name.split('.')[-1] == 'fc'}
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    groups = optimizer_groups(model, weight_decay, decay_embeddings)
+    hidden = [p for p in groups[0]['params'] if p.dim() == 2 and id(p) not in head | embeddings]
+    adamw_decay = [p for p in groups[0]['params'] if all(p is not q for q in hidden)]
+    return [dict(params=hidden, weight_decay=weight_decay, muon=True),
+            dict(params=adamw_decay, weight_decay=weight_decay, muon=False),
+            dict(params=groups[1]['params'], weight_decay=0.0, muon=False)]
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    "Muon (Nesterov momentum, Newton-Schulz orthogonalised) for groups with muon=True; AdamW for the others."
+    def __init__(self, params,  # Parameter groups, each with a `muon` flag (see `muon_groups`)
+                 lr: float = 1e-3,  # AdamW's peak learning rate (the trainer sets `lr` every step)
+                 muon_lr: float = 0.02,  # Muon's learning rate when `lr` is AdamW's: it scales with `lr`
+                 momentum: float = 0.95,  # Muon's momentum
+                 nesterov: bool = True,  # Muon's Nesterov look-ahead
+                 ns_steps: int = 5,  # Newton-Schulz iterations
+                 ns_dtype: str = 'bf16',  # 'bf16' or 'fp32': precision of the iteration
+                 betas: tuple = (0.9, 0.95),  # AdamW's moment decays
+                 eps: float = 1e-8,  # AdamW's denominator guard
+                 weight_decay: float = 0.0):  # Default decoupled weight decay of a group
+        super().__init__(params, dict(lr=lr, muon_ratio=muon_lr / lr, momentum=momentum, nesterov=nesterov,
+                                      ns_steps=ns_steps, ns_dtype=ns_dtype, betas=betas, eps=eps,
+                                      weight_decay=weight_decay, muon=False))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad(): loss = closure()
+        for g in self.param_groups:
+            for p in g['params']:
+                if p.grad is None: continue
+                (self._muon if g['muon'] else self._adamw)(p, p.grad, self.state[p], g)
+        return loss
+
+    def _muon(self, p, grad, state, g):
+        if 'momentum_buffer' not in state: state['momentum_buffer'] = torch.zeros_like(p)
+        buf, mu, lr = state['momentum_buffer'], g['momentum'], g['lr'] * g['muon_ratio']
+        buf.lerp_(grad, 1 - mu)                                         # mu B + (1 - mu) G
+        update = grad.lerp(buf, mu) if g['nesterov'] else buf          # (1 - mu) G + mu B
+        dtype = torch.bfloat16 if g['ns_dtype'] == 'bf16' else torch.float32
+        update = newton_schulz(update, g['ns_steps'], dtype)            # (rows, cols), singular values ~ 1
+        p.mul_(1 - lr * g['weight_decay'])
+        p.add_(update, alpha=-lr * max(1, p.size(0) / p.size(1)) ** 0.5)
+
+    def _adamw(self, p, grad, state, g):
+        if 'step' not in state:
+            state['step'] = torch.zeros((), dtype=torch.float32)
+            state['exp_avg'], state['exp_avg_sq'] = torch.zeros_like(p), torch.zeros_like(p)
+        state['step'] += 1
+        (beta1, beta2), t = g['betas'], state['step'].item()
+        p.mul_(1 - g['lr'] * g['weight_decay'])
+        state['exp_avg'].lerp_(grad, 1 - beta1)
+        state['exp_avg_sq'].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = (state['exp_avg_sq'] / (1 - beta2 ** t)).sqrt_().add_(g['eps'])
+        p.addcdiv_(state['exp_avg'], denom, value=-g['lr'] / (1 - beta1 ** t))
 
 # %% ../nbs/05_trainer.ipynb #7fdbc2d2
 def lr_multiplier(step: int,  # Optimizer step, from 0
@@ -379,7 +469,8 @@ class Trainer:
                  wrap=None):  # Optional function model -> wrapped model (DDP, FSDP), applied on the device
         self.config, t = config, config.training
         self.device = get_device(t.device)
-        autocast_dtype(t.precision, self.device)                     # fail early on an impossible precision
+        # 'auto' becomes what this device runs fast; an impossible precision fails here, early
+        self.precision = resolve_precision(t.precision, self.device)
         self.rank, self.world_size = _dist_info()
         self.is_main = self.rank == 0
         # glibc would hand each step's freed activations back to the OS and fault them in again
@@ -391,7 +482,7 @@ class Trainer:
         self.train_data, self.valid_data = train_data, valid_data
         self.tokenizer, self.callbacks = tokenizer, list(callbacks)
         self.optimizer = make_optimizer(self.model, t, self.device)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.precision == 'fp16')
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == 'fp16')
         self.plateau = PlateauScheduler(patience=t.plateau_patience, min_scale=t.min_lr_ratio)
         self.plan = BatchPlan(len(train_data), t.batch_size, t.gradient_accumulation_steps, t.seed,
                               self.rank, self.world_size)
@@ -421,7 +512,7 @@ def lr_at(self: Trainer, step: int) -> float:
     return t.learning_rate * multiplier * self.plateau.scale
 
 # %% ../nbs/05_trainer.ipynb #e326d862
-def autocast_context(precision: str,  # 'fp32', 'bf16' or 'fp16'
+def autocast_context(precision: str,  # 'auto', 'fp32', 'bf16' or 'fp16'
                      device: torch.device  # Where the forward pass runs
                     ):
     "The autocast context for `precision` on `device` (a null context for fp32)."
@@ -458,7 +549,7 @@ def train_step(self: Trainer) -> dict:
     loss_sum = torch.zeros((), device=self.device)
     for m, (x, y) in enumerate(batches):
         with self._no_sync(last=m == len(batches) - 1), self._offload():
-            with autocast_context(t.precision, self.device):
+            with autocast_context(self.precision, self.device):
                 loss = self.engine(x, y, reduction='sum').loss
             self.scaler.scale(loss * (self.world_size / n_tokens)).backward()
         loss_sum += loss.detach().float()
@@ -525,7 +616,7 @@ def evaluate(self: Trainer,
     for b in range(min(max_batches, math.ceil(len(data) / B))):
         xs, ys = zip(*(data[i] for i in range(b * B, min(len(data), (b + 1) * B))))
         x, y = torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
-        with autocast_context(t.precision, self.device):
+        with autocast_context(self.precision, self.device):
             logits = self.model(x).logits
         for k, v in nll_sums(logits, y, self.token_bytes).items(): sums[k] += v
     self.model.train(was_training)
@@ -583,7 +674,7 @@ def checkpoint(self: Trainer) -> dict:
     full = StateDictOptions(full_state_dict=True, cpu_offload=True)
     rngs = [None] * self.world_size
     if self.world_size > 1: torch.distributed.all_gather_object(rngs, rng_state())
-    return dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, config=self.config.to_dict(),
+    return dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, config=self.config.to_dict(), precision=self.precision,
                 model=get_model_state_dict(self.model, options=full),
                 optimizer=get_optimizer_state_dict(self.model, self.optimizer, options=full),
                 scaler=self.scaler.state_dict(), plateau=self.plateau.state_dict(), state=asdict(self.state),
@@ -639,7 +730,7 @@ def describe(self: Trainer) -> str:
             f"{self.tokens_per_step:,} tokens per step "
             f"(batch {t.batch_size} x block {block} x accumulation {t.gradient_accumulation_steps}{ranks}) | "
             f"{self.total_steps:,} steps = {epochs:.2f} epochs of {len(self.train_data) * block:,} tokens | "
-            f"{t.precision} on {self.device}")
+            f"{self.precision}{' (auto)' if t.precision == 'auto' else ''} on {self.device}")
 
 # %% ../nbs/05_trainer.ipynb #a9c7d4e6
 @patch
@@ -667,7 +758,7 @@ def fit(self: Trainer,
     "Train to the end (or early stop) and return the last evaluation."
     t = self.config.training
     if self.is_main and progress: print(self.describe(), file=sys.stderr)
-    dtype = autocast_dtype(t.precision, self.device) or torch.float32
+    dtype = autocast_dtype(self.precision, self.device) or torch.float32
     self.peak_flops = self.peak_flops or measure_peak_flops(self.device, dtype)
     bar = tqdm(total=self.total_steps, initial=self.state.step, disable=not (progress and self.is_main),
                desc='training', dynamic_ncols=True)
