@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .performance import dropout
+from .performance import choose_cpu_path, dropout
 
 # %% auto #0
 __all__ = ['KVCache', 'ATTENTION_IMPLS', 'attention_mask', 'naive_attention', 'rope_cos_sin', 'apply_rope', 'StaticKVCache',
@@ -127,8 +127,8 @@ def attend(q: torch.Tensor,  # Queries (B, H, Tq, D)
     if impl != 'sdpa':
         raise ValueError(f"attention impl {impl!r} is not one of {', '.join(ATTENTION_IMPLS)} "
                          '(model.attn_impl)')
-    if dropout_p > 0 and q.device.type == 'cpu':
-        # with dropout, PyTorch's CPU SDPA runs this same plain computation, with the slow dropout mask
+    if dropout_p > 0 and q.device.type == 'cpu' and _plain_attention_is_faster():
+        # with dropout, PyTorch's CPU SDPA runs this same plain computation, with a slower dropout mask
         mask = attention_mask(Tq, Tk, causal, key_padding_mask, q.device)
         return naive_attention(q, k, v, mask, dropout_p, dropout_fn=dropout)
     if key_padding_mask is None and (not causal or Tq == 1):           # nothing to hide
@@ -137,6 +137,18 @@ def attend(q: torch.Tensor,  # Queries (B, H, Tq, D)
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
     mask = attention_mask(Tq, Tk, causal, key_padding_mask, q.device)  # (Tq, Tk) or (B, 1, Tq, Tk)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+# %% ../nbs/02_attention.ipynb #d7c9f6bc
+def _plain_attention_is_faster() -> bool:
+    "On a CPU with dropout: is plain attention with scratchlm's dropout faster than PyTorch's SDPA? (timed once)"
+    if torch.compiler.is_compiling(): return False
+    def paths():                                                # built only when the probe runs
+        q, k, v = (torch.randn(2, 4, 128, 32, requires_grad=True) for _ in range(3))
+        mask = attention_mask(128, 128, True)
+        def plain(): naive_attention(q, k, v, mask, 0.1, dropout_fn=dropout).sum().backward()
+        def sdpa(): F.scaled_dot_product_attention(q, k, v, dropout_p=0.1, is_causal=True).sum().backward()
+        return plain, sdpa
+    return choose_cpu_path('attention_dropout', paths) == 'scratchlm'
 
 # %% ../nbs/02_attention.ipynb #8bea5c47
 class MultiHeadAttention(nn.Module):

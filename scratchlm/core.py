@@ -739,7 +739,7 @@ def bf16_is_fast(device='cpu'  # The device to ask about
     if device.type == 'cpu': return cpu_bf16_speedup() >= 1.0
     return False
 
-# %% ../nbs/00_core.ipynb #1cbf4578
+# %% ../nbs/00_core.ipynb #d5b91e3e
 _warned_slow_bf16 = []   # holds True once the slow-bf16 warning was given in this process
 
 def resolve_precision(precision: str,  # 'auto', 'fp32', 'fp16' or 'bf16'

@@ -6,16 +6,17 @@ Docs: https://scratchlm.github.io/scratchlm/performance.html.md"""
 
 # %% ../nbs/09_performance.ipynb #5e07227a
 from __future__ import annotations
-import ctypes, json, os, shutil, subprocess, sys, time
+import ctypes, json, math, os, shutil, subprocess, sys, time
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['peak_rss_bytes', 'current_rss_bytes', 'peak_rss_bytes_above', 'measure_in_subprocess', 'flops_per_token',
-           'measure_peak_flops', 'malloc_tuned_by_environment', 'keep_freed_memory', 'faults_and_system_seconds',
-           'dropout', 'compile_problem', 'compile_model']
+__all__ = ['CPU_PATHS_ENV', 'CPU_PATHS', 'peak_rss_bytes', 'current_rss_bytes', 'peak_rss_bytes_above', 'measure_in_subprocess',
+           'flops_per_token', 'measure_peak_flops', 'best_seconds', 'cpu_path_override', 'choose_cpu_path',
+           'cpu_path_choices', 'malloc_tuned_by_environment', 'keep_freed_memory', 'keep_freed_memory_if_faster',
+           'faults_and_system_seconds', 'dropout', 'compile_problem', 'compile_model']
 
 # %% ../nbs/09_performance.ipynb #1c2204be
 def _proc_status_bytes(field: str) -> Optional[int]:
@@ -98,6 +99,52 @@ def measure_peak_flops(device: torch.device,  # Where to time the products
             best = max(best, 2 * n ** 3 / (time.perf_counter() - t0))
     return best
 
+# %% ../nbs/09_performance.ipynb #a373976a
+CPU_PATHS_ENV = 'SCRATCHLM_CPU_PATHS'
+CPU_PATHS = ('torch', 'scratchlm')     # PyTorch's default path, scratchlm's replacement
+_cpu_path_choices: dict = {}           # name -> dict(choice, seconds of each path), once per process
+
+def best_seconds(fn,  # Runs the path once
+                 repeats: int = 5  # Timed calls after one warm-up call
+                ) -> float:
+    "The fastest of `repeats` timed calls of `fn`, after one untimed call."
+    fn()
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fn(); best = min(best, time.perf_counter() - t0)
+    return best
+
+def cpu_path_override(name: str  # The path, e.g. 'dropout'
+                     ) -> Optional[str]:
+    "The choice `SCRATCHLM_CPU_PATHS` forces for `name` ('torch' or 'scratchlm'), or None."
+    forced = None
+    for item in filter(None, (s.strip() for s in os.environ.get(CPU_PATHS_ENV, '').split(','))):
+        key, _, choice = item.rpartition('=')
+        if choice not in CPU_PATHS:
+            raise ValueError(f"{CPU_PATHS_ENV}: {item!r} is not 'torch', 'scratchlm' or 'name=torch|scratchlm'")
+        if key in ('', name): forced = choice
+    return forced
+
+def choose_cpu_path(name: str,  # The path, e.g. 'dropout'
+                    paths,  # Called only to probe: returns (scratchlm's path, PyTorch's), each running once
+                    timer=best_seconds  # fn -> seconds (tests pass a fake one)
+                   ) -> str:
+    "'scratchlm' where its path ran faster than PyTorch's, else 'torch'; timed once per process, overridable."
+    forced = cpu_path_override(name)
+    if forced: return forced
+    if name not in _cpu_path_choices:
+        with torch.random.fork_rng(devices=[]):                # inputs and timing draw no number of the run's
+            scratchlm_path, torch_path = paths()
+            t_torch = timer(torch_path)                     # first: a path may change process state (malloc)
+            t_ours = timer(scratchlm_path)
+        _cpu_path_choices[name] = dict(choice='scratchlm' if t_ours < t_torch else 'torch',
+                                       torch_s=t_torch, scratchlm_s=t_ours)
+    return _cpu_path_choices[name]['choice']
+
+def cpu_path_choices() -> dict:
+    "What this process chose so far: name -> dict(choice, torch_s, scratchlm_s)."
+    return {k: dict(v) for k, v in _cpu_path_choices.items()}
+
 # %% ../nbs/09_performance.ipynb #7d9f3028
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers, from glibc's <malloc.h>
 
@@ -127,6 +174,19 @@ def keep_freed_memory(mmap_threshold: int = 2**30,  # Only blocks at least this 
     if libc is None or malloc_tuned_by_environment(): return False
     return (bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)))
             and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))))
+
+# %% ../nbs/09_performance.ipynb #7b89d8fb
+def keep_freed_memory_if_faster(mib: int = 64  # Size of the block the probe allocates and fills
+                               ) -> bool:
+    "`keep_freed_memory()` where choose_cpu_path('allocator') finds it faster than glibc's defaults; False otherwise."
+    if _glibc() is None or malloc_tuned_by_environment(): return False
+    def default(): torch.ones(mib * 2**18)
+    def kept(): keep_freed_memory(); torch.ones(mib * 2**18)
+    if choose_cpu_path('allocator', lambda: (kept, default)) == 'scratchlm': return keep_freed_memory()
+    if 'allocator' in _cpu_path_choices:                 # the probe set the thresholds: glibc's initial ones back
+        libc = _glibc()
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024); libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+    return False
 
 # %% ../nbs/09_performance.ipynb #105eea1c
 def faults_and_system_seconds() -> tuple[int, float]:
@@ -158,12 +218,21 @@ def dropout(x: torch.Tensor,  # Activations
             p: float,  # Probability of zeroing an element, in [0, 1]
             training: bool = True  # Outside training, dropout is the identity
            ) -> torch.Tensor:
-    "Dropout; on a CPU with a mask from 16-bit random integers (see above), elsewhere `F.dropout`."
+    "Dropout; on a CPU where it is faster with a mask from 16-bit random integers (see above), else `F.dropout`."
     if not 0 <= p <= 1: raise ValueError(f'dropout probability must be in [0, 1], got {p}')
     if not training or p == 0: return x
     if x.device.type != 'cpu' or round(p * 65536) == 65536:    # not a CPU, or p (almost) 1: drop everything
         return F.dropout(x, p, True)
+    if torch.compiler.is_compiling() or _dropout_path() == 'torch':   # compiled: Inductor draws its own mask
+        return F.dropout(x, p, True)
     return _CPUDropout.apply(x, p)
+
+def _dropout_path() -> str:
+    "choose_cpu_path for dropout: forward and backward of 64 x 1024 activations at p = 0.1."
+    def paths():
+        x, g = torch.randn(64, 1024, requires_grad=True), torch.randn(64, 1024)
+        return lambda: _CPUDropout.apply(x, 0.1).backward(g), lambda: F.dropout(x, 0.1, True).backward(g)
+    return choose_cpu_path('dropout', paths)
 
 # %% ../nbs/09_performance.ipynb #672e61e4
 def compile_problem(device: torch.device  # Where the compiled model would run

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device,
                             autocast_dtype, resolve_precision, bf16_is_fast, format_count, count_parameters, ModelConfig)
-from .performance import compile_model, flops_per_token, keep_freed_memory, measure_peak_flops
+from .performance import compile_model, flops_per_token, keep_freed_memory_if_faster, measure_peak_flops
 from .model import TransformerLM
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state,
                                   set_rng_state, atomic_torch_save, load_checkpoint)
@@ -104,7 +104,7 @@ def make_optimizer(model: torch.nn.Module,  # The model to optimize
     betas = (training.beta1, training.beta2)
     return torch.optim.AdamW(groups, lr=training.learning_rate, betas=betas, **kind)
 
-# %% ../nbs/05_trainer.ipynb #d777fd03
+# %% ../nbs/05_trainer.ipynb #4ffecc30
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)   # Keller Jordan's quintic Newton-Schulz coefficients
 
 def newton_schulz(G: torch.Tensor,  # (rows, cols) the matrix to orthogonalise
@@ -124,7 +124,7 @@ def newton_schulz(G: torch.Tensor,  # (rows, cols) the matrix to orthogonalise
         X = torch.addmm(X, B, X, beta=a)                       # a X + B X
     return (X.T if tall else X).to(G.dtype)                    # (rows, cols)
 
-# %% ../nbs/05_trainer.ipynb #4955a726
+# %% ../nbs/05_trainer.ipynb #9e9329d2
 def muon_groups(model: torch.nn.Module,  # The model whose parameters are grouped
                 weight_decay: float,  # Decay of the 2-D weights
                 decay_embeddings: bool = False  # Decay the embedding matrices too (with AdamW)
@@ -474,7 +474,8 @@ class Trainer:
         self.rank, self.world_size = _dist_info()
         self.is_main = self.rank == 0
         # glibc would hand each step's freed activations back to the OS and fault them in again
-        if self.device.type == 'cpu' and t.keep_freed_memory: keep_freed_memory()
+        # (kept only where a one-off timing finds it faster: 09_performance)
+        if self.device.type == 'cpu' and t.keep_freed_memory: keep_freed_memory_if_faster()
         self.model = model.to(self.device)
         self.engine = wrap(self.model) if wrap else self.model       # what forward/backward run through
         # compiled, the engine runs the model's graphs; checkpoints still save the plain `self.model`
