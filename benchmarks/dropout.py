@@ -8,8 +8,12 @@ inside a training step.
    RoPE, dropout 0.2, batch 32 x 128, vocabulary 65) as scratchlm runs it, against the same model whose
    attention calls PyTorch's SDPA with dropout (which on a CPU falls back to plain attention with PyTorch's
    mask) and whose Dropout layers are nn.Dropout. Interleaved rounds, medians.
+3. The run-time choice (`choose_cpu_path`, 09_performance): in a fresh process with no SCRATCHLM_CPU_PATHS, the
+   probe's timings of both paths and its pick, for dropout, attention with dropout and the allocator setting.
+Sections 1 and 2 force scratchlm's paths (SCRATCHLM_CPU_PATHS=scratchlm) so both sides are always measured.
+The JSON records the CPU (`cpu_info`).
 """
-import argparse, json, os, platform, sys, time
+import argparse, json, os, platform, subprocess, sys, time
 from pathlib import Path
 
 import torch
@@ -20,11 +24,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import scratchlm.attention as attention
 from scratchlm.performance import dropout, keep_freed_memory
-from scratchlm.core import ModelConfig
+from scratchlm.core import ModelConfig, cpu_info
 from scratchlm.model import Dropout, TransformerLM
 
 
 def median(xs): return sorted(xs)[len(xs) // 2]
+
+
+PROBE = '''
+import json, torch
+torch.set_num_threads({threads})
+from scratchlm.performance import dropout, keep_freed_memory_if_faster, cpu_path_choices
+from scratchlm.attention import attend
+keep_freed_memory_if_faster()
+x = torch.randn(4, 8, 16, 16)
+attend(x, x, x, dropout_p=0.1)            # asks for the attention path, and through it for dropout's
+print(json.dumps(cpu_path_choices()))
+'''
+
+
+def probe_choices(threads):
+    "The choices a fresh process makes, with no override."
+    env = {k: v for k, v in os.environ.items() if k != 'SCRATCHLM_CPU_PATHS'}
+    env['PYTHONPATH'] = str(ROOT)
+    out = subprocess.run([sys.executable, '-c', PROBE.format(threads=threads)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def torch_attend(q, k, v, impl='sdpa', key_padding_mask=None, causal=True, dropout_p=0.0):
@@ -39,6 +64,7 @@ def main():
     ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'dropout.json'))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    os.environ['SCRATCHLM_CPU_PATHS'] = 'scratchlm'          # sections 1-2: scratchlm's paths, whatever the probe says
     keep_freed_memory()
 
     act, grad = torch.randn(4, 128, 2048, requires_grad=True), torch.randn(4, 128, 2048)
@@ -80,7 +106,14 @@ def main():
     print(f'\n{a.threads} threads, medians of {a.rounds} interleaved rounds')
     print(f"dropout forward + backward, 4 x 128 x 2048, p=0.25: F.dropout {a_t * 1e3:.2f} ms, scratchlm {a_s * 1e3:.2f} ms: {a_t / a_s:.2f}x")
     print(f"budget-recipe training step: PyTorch dropout and SDPA {s_t:.3f} s, scratchlm {s_s:.3f} s: {s_t / s_s:.2f}x")
+    choices = probe_choices(a.threads)
+    print('run-time choice in a fresh process (choose_cpu_path; times are its best of 5 on small inputs):')
+    for name, c in choices.items():
+        print(f"  {name:18} PyTorch {c['torch_s'] * 1e3:8.3f} ms, scratchlm {c['scratchlm_s'] * 1e3:8.3f} ms -> {c['choice']}")
+    cpu = cpu_info()
+    print(f"CPU: {cpu['model']}, {', '.join(cpu['simd'])}; torch capability {cpu['torch_capability']}")
     out = dict(machine=dict(python=platform.python_version(), torch=torch.__version__, threads=a.threads, cpu_count=os.cpu_count()),
+               cpu=cpu, probe_choices=choices,
                when=time.strftime('%Y-%m-%d %H:%M:%S'), loadavg=os.getloadavg(),
                dropout_ms=dict(torch=a_t * 1e3, scratchlm=a_s * 1e3, speedup=a_t / a_s),
                budget_step_s=dict(torch=s_t, scratchlm=s_s, speedup=s_t / s_s), raw=dict(alone=alone, steps=steps))

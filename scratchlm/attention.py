@@ -138,7 +138,7 @@ def attend(q: torch.Tensor,  # Queries (B, H, Tq, D)
     mask = attention_mask(Tq, Tk, causal, key_padding_mask, q.device)  # (Tq, Tk) or (B, 1, Tq, Tk)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
-# %% ../nbs/02_attention.ipynb #d7c9f6bc
+# %% ../nbs/02_attention.ipynb #4fa1a1eb
 def _plain_attention_is_faster() -> bool:
     "On a CPU with dropout: is plain attention with scratchlm's dropout faster than PyTorch's SDPA? (timed once)"
     if torch.compiler.is_compiling(): return False

@@ -99,19 +99,20 @@ def measure_peak_flops(device: torch.device,  # Where to time the products
             best = max(best, 2 * n ** 3 / (time.perf_counter() - t0))
     return best
 
-# %% ../nbs/09_performance.ipynb #a373976a
+# %% ../nbs/09_performance.ipynb #3af9512b
 CPU_PATHS_ENV = 'SCRATCHLM_CPU_PATHS'
 CPU_PATHS = ('torch', 'scratchlm')     # PyTorch's default path, scratchlm's replacement
 _cpu_path_choices: dict = {}           # name -> dict(choice, seconds of each path), once per process
 
-def best_seconds(fn,  # Runs the path once
-                 repeats: int = 5  # Timed calls after one warm-up call
-                ) -> float:
-    "The fastest of `repeats` timed calls of `fn`, after one untimed call."
-    fn()
-    best = math.inf
+def best_seconds(fns,  # Functions, each running one path once
+                 repeats: int = 7  # Timed rounds after one warm-up round
+                ) -> list[float]:
+    "The fastest of `repeats` timed calls of each of `fns`, interleaved (a burst of load hits all alike)."
+    for fn in fns: fn()
+    best = [math.inf] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter(); fn(); best = min(best, time.perf_counter() - t0)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter(); fn(); best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 def cpu_path_override(name: str  # The path, e.g. 'dropout'
@@ -127,7 +128,7 @@ def cpu_path_override(name: str  # The path, e.g. 'dropout'
 
 def choose_cpu_path(name: str,  # The path, e.g. 'dropout'
                     paths,  # Called only to probe: returns (scratchlm's path, PyTorch's), each running once
-                    timer=best_seconds  # fn -> seconds (tests pass a fake one)
+                    timer=best_seconds  # [torch's, scratchlm's] -> their seconds (tests pass a fake one)
                    ) -> str:
     "'scratchlm' where its path ran faster than PyTorch's, else 'torch'; timed once per process, overridable."
     forced = cpu_path_override(name)
@@ -135,8 +136,7 @@ def choose_cpu_path(name: str,  # The path, e.g. 'dropout'
     if name not in _cpu_path_choices:
         with torch.random.fork_rng(devices=[]):                # inputs and timing draw no number of the run's
             scratchlm_path, torch_path = paths()
-            t_torch = timer(torch_path)                     # first: a path may change process state (malloc)
-            t_ours = timer(scratchlm_path)
+            t_torch, t_ours = timer([torch_path, scratchlm_path])   # PyTorch's first: ours may change state
         _cpu_path_choices[name] = dict(choice='scratchlm' if t_ours < t_torch else 'torch',
                                        torch_s=t_torch, scratchlm_s=t_ours)
     return _cpu_path_choices[name]['choice']
@@ -175,17 +175,20 @@ def keep_freed_memory(mmap_threshold: int = 2**30,  # Only blocks at least this 
     return (bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)))
             and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))))
 
-# %% ../nbs/09_performance.ipynb #7b89d8fb
+# %% ../nbs/09_performance.ipynb #e792ad0f
 def keep_freed_memory_if_faster(mib: int = 64  # Size of the block the probe allocates and fills
                                ) -> bool:
     "`keep_freed_memory()` where choose_cpu_path('allocator') finds it faster than glibc's defaults; False otherwise."
     if _glibc() is None or malloc_tuned_by_environment(): return False
-    def default(): torch.ones(mib * 2**18)
-    def kept(): keep_freed_memory(); torch.ones(mib * 2**18)
-    if choose_cpu_path('allocator', lambda: (kept, default)) == 'scratchlm': return keep_freed_memory()
-    if 'allocator' in _cpu_path_choices:                 # the probe set the thresholds: glibc's initial ones back
-        libc = _glibc()
+    libc = _glibc()
+    def initial():                                     # glibc's initial thresholds (above 32 MiB, its defaults)
         libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024); libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+    def default(): initial(); torch.ones(mib * 2**18)
+    def kept(): keep_freed_memory(); torch.ones(mib * 2**18)
+    one_then_other = lambda fns: [best_seconds([fn])[0] for fn in fns]   # not interleaved: each resets malloc
+    if choose_cpu_path('allocator', lambda: (kept, default), one_then_other) == 'scratchlm':
+        return keep_freed_memory()
+    if 'allocator' in _cpu_path_choices: initial()      # the probe changed the thresholds: put them back
     return False
 
 # %% ../nbs/09_performance.ipynb #105eea1c
