@@ -134,7 +134,9 @@ def choose_cpu_path(name: str,  # The path, e.g. 'dropout'
     forced = cpu_path_override(name)
     if forced: return forced
     if name not in _cpu_path_choices:
-        with torch.random.fork_rng(devices=[]):                # inputs and timing draw no number of the run's
+        # apart from the caller's autograd: no random numbers drawn, nothing saved for a checkpointed backward
+        isolated = torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
+        with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad(), isolated:
             scratchlm_path, torch_path = paths()
             t_torch, t_ours = timer([torch_path, scratchlm_path])   # PyTorch's first: ours may change state
         _cpu_path_choices[name] = dict(choice='scratchlm' if t_ours < t_torch else 'torch',
