@@ -9,7 +9,7 @@ first.
 __version__ = "0.0.1"
 
 from .core import (Config, ConfigError, DataConfig, DistributedConfig, ModelConfig, TokenizerConfig,
-                   TrainingConfig, bf16_is_fast, config_from_dict, corpus_entropy, count_parameters, cpu_info,
+                   TrainingConfig, bf16_is_fast, config_from_dict, cpu_has_native_bf16, corpus_entropy, count_parameters, cpu_info,
                    get_device, resolve_precision, load_config, seed_everything, stories)
 from .tokenizer import (BPETokenizer, CharTokenizer, SentencePieceTokenizer, Tokenizer, TokenizerFileError,
                         load_tokenizer, train_tokenizer)
@@ -27,7 +27,7 @@ from .distributed import init_distributed, wrap_model
 __all__ = [
     # configuration, devices, the built-in corpus (00_core)
     'Config', 'ModelConfig', 'TokenizerConfig', 'DataConfig', 'TrainingConfig', 'DistributedConfig',
-    'ConfigError', 'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast', 'resolve_precision',
+    'ConfigError', 'load_config', 'config_from_dict', 'seed_everything', 'get_device', 'bf16_is_fast', 'cpu_has_native_bf16', 'resolve_precision',
     'cpu_info',
     'count_parameters', 'stories', 'corpus_entropy',
     # tokenizers (01_tokenizer)
