@@ -107,7 +107,7 @@ def main():
     print(f"dropout forward + backward, 4 x 128 x 2048, p=0.25: F.dropout {a_t * 1e3:.2f} ms, scratchlm {a_s * 1e3:.2f} ms: {a_t / a_s:.2f}x")
     print(f"budget-recipe training step: PyTorch dropout and SDPA {s_t:.3f} s, scratchlm {s_s:.3f} s: {s_t / s_s:.2f}x")
     choices = probe_choices(a.threads)
-    print('run-time choice in a fresh process (choose_cpu_path; times are its best of 5 on small inputs):')
+    print('run-time choice in a fresh process (choose_cpu_path; times are its best of 7 on small inputs, interleaved except the allocator's):')
     for name, c in choices.items():
         print(f"  {name:18} PyTorch {c['torch_s'] * 1e3:8.3f} ms, scratchlm {c['scratchlm_s'] * 1e3:8.3f} ms -> {c['choice']}")
     cpu = cpu_info()
