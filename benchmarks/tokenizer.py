@@ -183,19 +183,14 @@ def main():
         if 'error' in r: print(f'{r["impl"]:42} {r["vocab"]:>6} ERROR {r["error"]}'); continue
         print(f'{r["impl"]:42} {r["vocab_size"]:>6} {r["train_s"]:>8.2f} {r["train_cpu_s"]:>6.1f} {r["peak_mb"]:>8.0f} {r["workers_peak_mb"]:>8.0f} '
               f'{r["encode_mb_s_1"]:>11.2f} {r["encode_mb_s_2"]:>6.2f} {r["bytes_per_token"]:>9.3f}')
-    print('\nours / sentencepiece (default), same run (encoding: speed ratio, higher is faster):')
-    for r in rows:
-        if 'vs_spm_default' in r:
-            v = r['vs_spm_default']
+    for key, other in (('vs_spm_default', 'sentencepiece (default)'), ('vs_hf', 'HF tokenizers ByteLevel BPE')):
+        print(f'\nours / {other}, same run (encoding: ratio of speeds, higher is faster):')
+        for r in (r for r in rows if key in r):
+            v = r[key]
             print(f'  vocab {r["vocab"]:>6}: training time {v["train_time_x"]:.2f}x (median of same-repeat ratios; '
-                  f'CPU time {v["train_cpu_x"]:.2f}x), bytes/token {v["bytes_per_token_x"]:.3f}x, '
-                  f'encoding speed 1 process {v["encode_1proc_x"]:.2f}x, 2 processes {v["encode_2proc_x"]:.2f}x')
-    print('ours / HF tokenizers ByteLevel BPE, same run:')
-    for r in rows:
-        if 'vs_hf' in r:
-            v = r['vs_hf']
-            print(f'  vocab {r["vocab"]:>6}: training time {v["train_time_x"]:.2f}x (median of same-repeat ratios; '
-                  f'CPU time {v["train_cpu_x"]:.2f}x), encoding speed 1 process {v["encode_1proc_x"]:.2f}x')
+                  f'CPU time {v["train_cpu_x"]:.2f}x), encoding speed 1 process {v["encode_1proc_x"]:.2f}x'
+                  + (f', 2 processes {v["encode_2proc_x"]:.2f}x, bytes/token {v["bytes_per_token_x"]:.3f}x'
+                     if 'encode_2proc_x' in v else ''))
     patterns = {}
     if args.pattern_vocab:
         print(f'\npre-tokenization pattern, our BPE at vocab {args.pattern_vocab}, bytes per token on valid:')
