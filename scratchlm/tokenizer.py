@@ -382,6 +382,21 @@ class BPETokenizer(Tokenizer):
                     cache_size=self.cache_size, ids=self.ids)
     def __setstate__(self, st): self.__init__(**st)
 
+# %% ../nbs/01_tokenizer.ipynb #15c7be48
+def _bpe_word_ranked(ids: list, ranks: dict) -> list:
+    "`_bpe_word` with the rank of every adjacent pair kept in a list: `min` and `index` find each merge in C."
+    ids, get, none = list(ids), ranks.get, 1 << 62
+    pair_ranks = [get(p, none) for p in zip(ids, ids[1:])]   # pair_ranks[i]: rank of (ids[i], ids[i + 1])
+    while pair_ranks:
+        r = min(pair_ranks)
+        if r == none: break
+        i = pair_ranks.index(r)                        # the leftmost occurrence of the best pair
+        ids[i:i + 2] = (r,)
+        del pair_ranks[i]
+        if i: pair_ranks[i - 1] = get((ids[i - 1], r), none)
+        if i < len(pair_ranks): pair_ranks[i] = get((r, ids[i + 1]), none)
+    return ids
+
 # %% ../nbs/01_tokenizer.ipynb #2d091dae
 @patch
 def _encode_ordinary(self: BPETokenizer, text, dropout=0.0, rng=None):
@@ -397,7 +412,7 @@ def _encode_ordinary(self: BPETokenizer, text, dropout=0.0, rng=None):
     for w in self._pat.findall(text):
         ids = get(w)
         if ids is None:
-            ids = _bpe_word(list(text_to_bytes(w)), ranks)
+            ids = _bpe_word_ranked(list(text_to_bytes(w)), ranks)
             ids = cache[w] = ids if new_ids is None else [new_ids[i] for i in ids]
         extend(ids)
     return out
