@@ -141,6 +141,7 @@ def main():
     except ImportError: impls.remove('HF tokenizers ByteLevel BPE'); print('HF tokenizers not installed: skipped')
     print(f'train: {train_bytes / 1e6:.1f} MB in {len(_DATA["train"])} books; valid: {valid_bytes / 1e6:.2f} MB in '
           f'{len(_DATA["valid"])} paragraphs; {os.cpu_count()} CPUs')
+    load_before = list(os.getloadavg())                                   # other jobs on the machine skew wall times
     runs = {}
     for rep in range(args.repeats):
         for vocab in args.vocab:
@@ -167,28 +168,41 @@ def main():
             ours['vs_spm_default'] = dict(train_time_x=statistics.median(paired), train_time_x_all=paired,
                                           train_cpu_x=ours['train_cpu_s'] / base['train_cpu_s'],
                                           bytes_per_token_x=ours['bytes_per_token'] / base['bytes_per_token'],
+                                          encode_1proc_x=ours['encode_mb_s_1'] / base['encode_mb_s_1'],
                                           encode_2proc_x=ours['encode_mb_s_2'] / base['encode_mb_s_2'])
+        hf = by.get('HF tokenizers ByteLevel BPE')
+        if ours and hf:                                                   # same repeat, a few seconds apart
+            paired = [o['train_s'] / h['train_s'] for o, h in zip(runs[f'ours (BPE)|{vocab}'], runs[f'HF tokenizers ByteLevel BPE|{vocab}'])
+                      if 'error' not in o and 'error' not in h]
+            ours['vs_hf'] = dict(train_time_x=statistics.median(paired), train_time_x_all=paired,
+                                 train_cpu_x=ours['train_cpu_s'] / hf['train_cpu_s'],
+                                 encode_1proc_x=ours['encode_mb_s_1'] / hf['encode_mb_s_1'])
     head = f'{"tokenizer":42} {"vocab":>6} {"train s":>8} {"CPU s":>6} {"peak MB":>8} {"+workers":>8} {"enc MB/s 1p":>11} {"2p":>6} {"bytes/tok":>9}'
     print('\n' + head + '\n' + '-' * len(head))
     for r in rows:
         if 'error' in r: print(f'{r["impl"]:42} {r["vocab"]:>6} ERROR {r["error"]}'); continue
         print(f'{r["impl"]:42} {r["vocab_size"]:>6} {r["train_s"]:>8.2f} {r["train_cpu_s"]:>6.1f} {r["peak_mb"]:>8.0f} {r["workers_peak_mb"]:>8.0f} '
               f'{r["encode_mb_s_1"]:>11.2f} {r["encode_mb_s_2"]:>6.2f} {r["bytes_per_token"]:>9.3f}')
-    print('\nours / sentencepiece (default), same run:')
-    for r in rows:
-        if 'vs_spm_default' in r:
-            v = r['vs_spm_default']
+    for key, other in (('vs_spm_default', 'sentencepiece (default)'), ('vs_hf', 'HF tokenizers ByteLevel BPE')):
+        print(f'\nours / {other}, same run (encoding: ratio of speeds, higher is faster):')
+        for r in (r for r in rows if key in r):
+            v = r[key]
             print(f'  vocab {r["vocab"]:>6}: training time {v["train_time_x"]:.2f}x (median of same-repeat ratios; '
-                  f'CPU time {v["train_cpu_x"]:.2f}x), bytes/token {v["bytes_per_token_x"]:.3f}x, '
-                  f'encoding (2 processes) {v["encode_2proc_x"]:.2f}x')
+                  f'CPU time {v["train_cpu_x"]:.2f}x), encoding speed 1 process {v["encode_1proc_x"]:.2f}x'
+                  + (f', 2 processes {v["encode_2proc_x"]:.2f}x, bytes/token {v["bytes_per_token_x"]:.3f}x'
+                     if 'encode_2proc_x' in v else ''))
     patterns = {}
     if args.pattern_vocab:
         print(f'\npre-tokenization pattern, our BPE at vocab {args.pattern_vocab}, bytes per token on valid:')
         for name in PATTERNS:
             patterns[name] = valid_bytes / measure_pattern(name, args.pattern_vocab)
             print(f'  {name:16} {patterns[name]:.3f}')
-    out = dict(benchmark='tokenizer', date=time.strftime('%Y-%m-%d %H:%M:%S'), machine=platform.platform(),
-               cpus=os.cpu_count(), python=platform.python_version(), train_mb=train_bytes / 1e6, valid_mb=valid_bytes / 1e6,
+    from scratchlm.core import cpu_info                                  # torch: only after the forked runs
+    cpu = cpu_info()
+    print(f'CPU: {cpu["model"]}, {cpu["cores"]} cores, SIMD {" ".join(cpu["simd"])}; load average before / after: '
+          f'{" ".join(f"{x:.2f}" for x in load_before)} / {" ".join(f"{x:.2f}" for x in os.getloadavg())}')
+    out = dict(benchmark='tokenizer', date=time.strftime('%Y-%m-%d %H:%M:%S'), machine=platform.platform(), cpu=cpu,
+               load_average_before=load_before, load_average_after=list(os.getloadavg()), cpus=os.cpu_count(), python=platform.python_version(), train_mb=train_bytes / 1e6, valid_mb=valid_bytes / 1e6,
                valid_documents=len(_DATA['valid']), repeats=args.repeats, command=' '.join(sys.argv), rows=rows,
                pattern_bytes_per_token=dict(vocab=args.pattern_vocab, **patterns))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -255,6 +255,13 @@ def compile_problem(device: torch.device  # Where the compiled model would run
         compilers = [os.environ['CXX']] if os.environ.get('CXX') else ['g++', 'c++', 'clang++']
         if not any(shutil.which(c) for c in compilers):
             return 'torch.compile needs a C++ compiler on a CPU (install g++ or clang++, or set CXX)'
+        try:
+            from torch._inductor.cpu_vec_isa import pick_vec_isa
+            isa = str(pick_vec_isa())                    # the vector instructions compiled code would use
+        except Exception: isa = ''                       # (it runs the compiler: that failure shows later)
+        if isa.startswith('avx2'):                       # AVX2 code: NaN logits for some widths (see below)
+            return (f'torch.compile (torch {torch.__version__}) gave NaN logits with AVX2 code on a CPU in our tests '
+                    f'(a 54-token head)')
     return None
 
 def compile_model(model: torch.nn.Module,  # The module to compile

@@ -167,45 +167,42 @@ def count_pretokens(documents: Iterable[str],  # A stream of documents
 def _pair_index(seqs: list, freqs: list) -> tuple:
     "`counts`: pair -> count, weighted by word frequency; `where`: pair -> indices of the words with it."
     counts, where = defaultdict(int), defaultdict(set)
-    for wi, (ids, f) in enumerate(zip(seqs, freqs)):
-        for pair in zip(ids, ids[1:]):
+    for wi, (w, f) in enumerate(zip(seqs, freqs)):     # w: a word as a str of token ids
+        for i in range(len(w) - 1):
+            pair = w[i:i + 2]
             counts[pair] += f
             where[pair].add(wi)
     return counts, where
 
 # %% ../nbs/01_tokenizer.ipynb #29bab4cc
-def _merge_occurrences(seqs: list, freqs: list, where: dict, pair: tuple, new: int) -> dict:
+def _merge_occurrences(seqs: list, freqs: list, where: dict, pair: str, new: str) -> dict:
     "Merge `pair` into `new` in the words that contain it; return the changes of the pair counts."
     a, b = pair
     delta = defaultdict(int)
     for wi in where.pop(pair):
-        ids, f = seqs[wi], freqs[wi]
-        n, out, i = len(ids), [], 0
-        while i < n:
-            if ids[i] == a and i + 1 < n and ids[i + 1] == b:
-                if out:                                # left neighbour: (x, a) becomes (x, new)
-                    x = out[-1]
-                    if x == new:                       # a b a b -> new new
-                        delta[(b, a)] -= f
-                        q = (new, new)
-                    else:
-                        delta[(x, a)] -= f
-                        q = (x, new)
-                    delta[q] += f
-                    where[q].add(wi)
-                if i + 2 < n:                          # right neighbour: (b, y) becomes (new, y) ...
-                    y = ids[i + 2]
-                    if not (y == a and i + 3 < n and ids[i + 3] == b):  # ... unless y starts the next a b
-                        delta[(b, y)] -= f
-                        q = (new, y)
-                        delta[q] += f
-                        where[q].add(wi)
-                out.append(new)
-                i += 2
-            else:
-                out.append(ids[i])
-                i += 1
-        seqs[wi] = out
+        w = seqs[wi]
+        i = w.find(pair)
+        if i < 0: continue                             # stale: an earlier merge took the pair away
+        f, n, end = freqs[wi], len(w), -1              # end: where the previous occurrence ended
+        while i >= 0:
+            if i:                                      # left neighbour: x a becomes x new
+                if i == end:                           # a b a b -> new new
+                    delta[b + a] -= f
+                    q = new + new
+                else:
+                    delta[w[i - 1] + a] -= f
+                    q = w[i - 1] + new
+                delta[q] += f
+                where[q].add(wi)
+            end = i + 2
+            if end < n and not w.startswith(pair, end):   # right neighbour b y becomes new y, unless y
+                y = w[end]                                # starts the next a b (counted there, as b a)
+                delta[b + y] -= f
+                q = new + y
+                delta[q] += f
+                where[q].add(wi)
+            i = w.find(pair, end)
+        seqs[wi] = w.replace(pair, new)
     return delta
 
 # %% ../nbs/01_tokenizer.ipynb #dedeb5be
@@ -235,7 +232,7 @@ def train_bpe(words: dict,  # Pre-token bytes -> count
               progress: bool = False  # Show a progress bar over merges
              ) -> list:
     "Learn the merges of `train_bpe_naive` fast: incremental pair counts, a pair -> words index and a heap."
-    seqs, freqs = [list(w) for w in words], list(words.values())
+    seqs, freqs = [w.decode('latin-1') for w in words], list(words.values())   # byte k -> chr(k)
     counts, where = _pair_index(seqs, freqs)
     heap = [(-c, pair) for pair, c in counts.items()]
     heapq.heapify(heap)
@@ -244,11 +241,11 @@ def train_bpe(words: dict,  # Pre-token bytes -> count
     while len(merges) < num_merges:
         pair, c = _pop_best(heap, counts)
         if pair is None or c < min_frequency: break
-        new = 256 + len(merges)
-        merges.append(pair)
+        new = chr(256 + len(merges))
+        merges.append((ord(pair[0]), ord(pair[1])))
         delta = _merge_occurrences(seqs, freqs, where, pair, new)
         del counts[pair]
-        delta.pop(pair, None)                          # merging (a, a) in 'a a a' also lowers (a, a)
+        delta.pop(pair, None)                          # merging a a in 'a a a' also lowers a a
         _apply_delta(counts, heap, delta)
         bar.update(1)
     bar.close()
@@ -385,6 +382,21 @@ class BPETokenizer(Tokenizer):
                     cache_size=self.cache_size, ids=self.ids)
     def __setstate__(self, st): self.__init__(**st)
 
+# %% ../nbs/01_tokenizer.ipynb #15c7be48
+def _bpe_word_ranked(ids: list, ranks: dict) -> list:
+    "`_bpe_word` with the rank of every adjacent pair kept in a list: `min` and `index` find each merge in C."
+    ids, get, none = list(ids), ranks.get, 1 << 62
+    pair_ranks = [get(p, none) for p in zip(ids, ids[1:])]   # pair_ranks[i]: rank of (ids[i], ids[i + 1])
+    while pair_ranks:
+        r = min(pair_ranks)
+        if r == none: break
+        i = pair_ranks.index(r)                        # the leftmost occurrence of the best pair
+        ids[i:i + 2] = (r,)
+        del pair_ranks[i]
+        if i: pair_ranks[i - 1] = get((ids[i - 1], r), none)
+        if i < len(pair_ranks): pair_ranks[i] = get((r, ids[i + 1]), none)
+    return ids
+
 # %% ../nbs/01_tokenizer.ipynb #2d091dae
 @patch
 def _encode_ordinary(self: BPETokenizer, text, dropout=0.0, rng=None):
@@ -400,7 +412,7 @@ def _encode_ordinary(self: BPETokenizer, text, dropout=0.0, rng=None):
     for w in self._pat.findall(text):
         ids = get(w)
         if ids is None:
-            ids = _bpe_word(list(text_to_bytes(w)), ranks)
+            ids = _bpe_word_ranked(list(text_to_bytes(w)), ranks)
             ids = cache[w] = ids if new_ids is None else [new_ids[i] for i in ids]
         extend(ids)
     return out
