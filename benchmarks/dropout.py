@@ -9,7 +9,8 @@ inside a training step.
    attention calls PyTorch's SDPA with dropout (which on a CPU falls back to plain attention with PyTorch's
    mask) and whose Dropout layers are nn.Dropout. Interleaved rounds, medians.
 3. The run-time choice (`choose_cpu_path`, 09_performance): in a fresh process with no SCRATCHLM_CPU_PATHS, the
-   probe's timings of both paths and its pick, for dropout, attention with dropout and the allocator setting.
+   choice for dropout, attention with dropout (both by `x86_avx_rule`: they change the random numbers) and the
+   allocator setting (by timing), with the probe's timings of both paths beside each (best of 7, small inputs).
 Sections 1 and 2 force scratchlm's paths (SCRATCHLM_CPU_PATHS=scratchlm) so both sides are always measured.
 The JSON records the CPU (`cpu_info`).
 """
@@ -34,12 +35,14 @@ def median(xs): return sorted(xs)[len(xs) // 2]
 PROBE = '''
 import json, torch
 torch.set_num_threads({threads})
-from scratchlm.performance import dropout, keep_freed_memory_if_faster, cpu_path_choices
-from scratchlm.attention import attend
+from scratchlm.performance import keep_freed_memory_if_faster, decide_cpu_paths, cpu_path_choices, time_cpu_path
+import scratchlm.attention                # registers attention's path
 keep_freed_memory_if_faster()
-x = torch.randn(4, 8, 16, 16)
-attend(x, x, x, dropout_p=0.1)            # asks for the attention path, and through it for dropout's
-print(json.dumps(cpu_path_choices()))
+decide_cpu_paths()
+choices = cpu_path_choices()
+for name, c in choices.items():           # paths decided by a rule are timed here too, for the table
+    if c['torch_s'] is None and name != 'allocator': c['torch_s'], c['scratchlm_s'] = time_cpu_path(name)
+print(json.dumps(choices))
 '''
 
 
@@ -107,9 +110,10 @@ def main():
     print(f"dropout forward + backward, 4 x 128 x 2048, p=0.25: F.dropout {a_t * 1e3:.2f} ms, scratchlm {a_s * 1e3:.2f} ms: {a_t / a_s:.2f}x")
     print(f"budget-recipe training step: PyTorch dropout and SDPA {s_t:.3f} s, scratchlm {s_s:.3f} s: {s_t / s_s:.2f}x")
     choices = probe_choices(a.threads)
-    print('run-time choice in a fresh process (choose_cpu_path; times are its best of 7 on small inputs, interleaved except the allocator's):')
+    print("run-time choice in a fresh process (choose_cpu_path; times: the probe's best of 7 on small inputs, interleaved except the allocator's):")
     for name, c in choices.items():
-        print(f"  {name:18} PyTorch {c['torch_s'] * 1e3:8.3f} ms, scratchlm {c['scratchlm_s'] * 1e3:8.3f} ms -> {c['choice']}")
+        agree = '' if (c['scratchlm_s'] < c['torch_s']) == (c['choice'] == 'scratchlm') else '  (the timing disagrees)'
+        print(f"  {name:18} PyTorch {c['torch_s'] * 1e3:8.3f} ms, scratchlm {c['scratchlm_s'] * 1e3:8.3f} ms -> {c['choice']} (by {c['by']}){agree}")
     cpu = cpu_info()
     print(f"CPU: {cpu['model']}, {', '.join(cpu['simd'])}; torch capability {cpu['torch_capability']}")
     out = dict(machine=dict(python=platform.python_version(), torch=torch.__version__, threads=a.threads, cpu_count=os.cpu_count()),

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .performance import choose_cpu_path, dropout
+from .performance import choose_cpu_path, dropout, register_cpu_path, x86_avx_rule
 
 # %% auto #0
 __all__ = ['KVCache', 'ATTENTION_IMPLS', 'attention_mask', 'naive_attention', 'rope_cos_sin', 'apply_rope', 'StaticKVCache',
@@ -139,16 +139,22 @@ def attend(q: torch.Tensor,  # Queries (B, H, Tq, D)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 # %% ../nbs/02_attention.ipynb #4fa1a1eb
+def _attention_dropout_paths():
+    "The probe's two paths: plain attention with scratchlm's dropout, and PyTorch's SDPA with its own."
+    q, k, v = (torch.randn(2, 4, 128, 32, requires_grad=True) for _ in range(3))
+    mask = attention_mask(128, 128, True)
+    def plain(): naive_attention(q, k, v, mask, 0.1, dropout_fn=dropout).sum().backward()
+    def sdpa(): F.scaled_dot_product_attention(q, k, v, dropout_p=0.1, is_causal=True).sum().backward()
+    return plain, sdpa
+
+# it changes the random numbers, so a rule from the CPU's kind decides, not a timing (09_performance)
+register_cpu_path('attention_dropout', _attention_dropout_paths, rule=x86_avx_rule)
+
 def _plain_attention_is_faster() -> bool:
-    "On a CPU with dropout: is plain attention with scratchlm's dropout faster than PyTorch's SDPA? (timed once)"
+    "On a CPU with dropout: is plain attention with scratchlm's dropout faster than PyTorch's SDPA? (decided once)"
     if torch.compiler.is_compiling(): return False
-    def paths():                                                # built only when the probe runs
-        q, k, v = (torch.randn(2, 4, 128, 32, requires_grad=True) for _ in range(3))
-        mask = attention_mask(128, 128, True)
-        def plain(): naive_attention(q, k, v, mask, 0.1, dropout_fn=dropout).sum().backward()
-        def sdpa(): F.scaled_dot_product_attention(q, k, v, dropout_p=0.1, is_causal=True).sum().backward()
-        return plain, sdpa
-    return choose_cpu_path('attention_dropout', paths) == 'scratchlm'
+    return choose_cpu_path('attention_dropout') == 'scratchlm'
+
 
 # %% ../nbs/02_attention.ipynb #8bea5c47
 class MultiHeadAttention(nn.Module):

@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/performance.html.md"""
 
 # %% ../nbs/09_performance.ipynb #5e07227a
 from __future__ import annotations
-import ctypes, json, math, os, shutil, subprocess, sys, time
+import ctypes, json, math, os, platform, shutil, subprocess, sys, time
 from typing import Optional
 
 import torch
@@ -14,8 +14,9 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['CPU_PATHS_ENV', 'CPU_PATHS', 'peak_rss_bytes', 'current_rss_bytes', 'peak_rss_bytes_above', 'measure_in_subprocess',
-           'flops_per_token', 'measure_peak_flops', 'best_seconds', 'cpu_path_override', 'choose_cpu_path',
-           'cpu_path_choices', 'malloc_tuned_by_environment', 'keep_freed_memory', 'keep_freed_memory_if_faster',
+           'flops_per_token', 'measure_peak_flops', 'best_seconds', 'cpu_path_override', 'time_cpu_path',
+           'choose_cpu_path', 'cpu_path_choices', 'register_cpu_path', 'x86_avx_rule', 'decide_cpu_paths',
+           'pin_cpu_paths', 'malloc_tuned_by_environment', 'keep_freed_memory', 'keep_freed_memory_if_faster',
            'faults_and_system_seconds', 'dropout', 'compile_problem', 'compile_model']
 
 # %% ../nbs/09_performance.ipynb #1c2204be
@@ -102,7 +103,7 @@ def measure_peak_flops(device: torch.device,  # Where to time the products
 # %% ../nbs/09_performance.ipynb #3af9512b
 CPU_PATHS_ENV = 'SCRATCHLM_CPU_PATHS'
 CPU_PATHS = ('torch', 'scratchlm')     # PyTorch's default path, scratchlm's replacement
-_cpu_path_choices: dict = {}           # name -> dict(choice, seconds of each path), once per process
+_cpu_path_choices: dict = {}           # name -> dict(choice, how, seconds of each path), once per process
 
 def best_seconds(fns,  # Functions, each running one path once
                  repeats: int = 7  # Timed rounds after one warm-up round
@@ -126,26 +127,66 @@ def cpu_path_override(name: str  # The path, e.g. 'dropout'
         if key in ('', name): forced = choice
     return forced
 
+def time_cpu_path(name: str,  # The path, e.g. 'dropout'
+                  paths=None,  # Returns (scratchlm's path, PyTorch's), each running once; None: the registered one
+                  timer=None  # [torch's, scratchlm's] -> their seconds; None: `best_seconds` (tests fake it)
+                 ) -> tuple[float, float]:
+    "(PyTorch's seconds, scratchlm's) for the two paths of `name`, timed apart from the caller's state."
+    # apart from the caller's autograd: no random numbers drawn, nothing saved for a checkpointed backward
+    isolated = torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad(), isolated:
+        scratchlm_path, torch_path = (paths or _cpu_path_probes[name])()
+        t_torch, t_ours = (timer or best_seconds)([torch_path, scratchlm_path])   # PyTorch's first: ours may change state
+    return t_torch, t_ours
+
 def choose_cpu_path(name: str,  # The path, e.g. 'dropout'
-                    paths,  # Called only to probe: returns (scratchlm's path, PyTorch's), each running once
-                    timer=best_seconds  # [torch's, scratchlm's] -> their seconds (tests pass a fake one)
+                    paths=None,  # As for `time_cpu_path`
+                    timer=None  # As for `time_cpu_path`
                    ) -> str:
-    "'scratchlm' where its path ran faster than PyTorch's, else 'torch'; timed once per process, overridable."
+    "'scratchlm' where its path is the faster on this CPU, else 'torch': by the path's rule if it has one, else timed."
     forced = cpu_path_override(name)
     if forced: return forced
     if name not in _cpu_path_choices:
-        # apart from the caller's autograd: no random numbers drawn, nothing saved for a checkpointed backward
-        isolated = torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
-        with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad(), isolated:
-            scratchlm_path, torch_path = paths()
-            t_torch, t_ours = timer([torch_path, scratchlm_path])   # PyTorch's first: ours may change state
-        _cpu_path_choices[name] = dict(choice='scratchlm' if t_ours < t_torch else 'torch',
-                                       torch_s=t_torch, scratchlm_s=t_ours)
+        rule = _cpu_path_rules.get(name)
+        if rule is not None:
+            _cpu_path_choices[name] = dict(choice=rule(), by='capability', torch_s=None, scratchlm_s=None)
+        else:
+            t_torch, t_ours = time_cpu_path(name, paths, timer)
+            _cpu_path_choices[name] = dict(choice='scratchlm' if t_ours < t_torch else 'torch', by='timing',
+                                           torch_s=t_torch, scratchlm_s=t_ours)
     return _cpu_path_choices[name]['choice']
 
 def cpu_path_choices() -> dict:
-    "What this process chose so far: name -> dict(choice, torch_s, scratchlm_s)."
+    "What this process chose so far: name -> dict(choice, by, torch_s, scratchlm_s)."
     return {k: dict(v) for k, v in _cpu_path_choices.items()}
+
+_cpu_path_probes: dict = {}            # name -> its `paths` function, registered by the module that owns the path
+_cpu_path_rules: dict = {}             # name -> a rule from the CPU's kind, for paths that must not be timed
+
+def register_cpu_path(name: str,  # The path, e.g. 'dropout'
+                      paths,  # As for `time_cpu_path`
+                      rule=None  # Optional () -> 'torch' | 'scratchlm' from what the CPU is, used instead of timing
+                     ):
+    "Make `name`'s probe (and rule) known, so that a run can decide all its paths at its start (`decide_cpu_paths`)."
+    _cpu_path_probes[name] = paths
+    if rule is not None: _cpu_path_rules[name] = rule
+
+def x86_avx_rule() -> str:
+    "'scratchlm' on x86-64 with PyTorch's AVX2 or AVX-512 kernels (both kinds measured: benchmarks/dropout.py), else 'torch'."
+    x86 = platform.machine().lower() in ('x86_64', 'amd64')
+    return 'scratchlm' if x86 and torch.backends.cpu.get_cpu_capability() in ('AVX2', 'AVX512') else 'torch'
+
+def decide_cpu_paths() -> dict:
+    "The choice of every registered path, deciding those not decided yet: name -> 'torch' | 'scratchlm'."
+    return {name: choose_cpu_path(name) for name in sorted(_cpu_path_probes)}
+
+def pin_cpu_paths(choices: dict  # name -> 'torch' | 'scratchlm': another process's decisions, or a checkpoint's
+                 ):
+    "Take `choices` as this process's decisions (`SCRATCHLM_CPU_PATHS` still overrides them)."
+    for name, choice in choices.items():
+        if choice not in CPU_PATHS: raise ValueError(f"CPU path {name!r}: {choice!r} is not one of {CPU_PATHS}")
+        _cpu_path_choices[name] = dict(choice=choice, by='pinned', torch_s=None, scratchlm_s=None)
+
 
 # %% ../nbs/09_performance.ipynb #7d9f3028
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers, from glibc's <malloc.h>
@@ -232,12 +273,14 @@ def dropout(x: torch.Tensor,  # Activations
         return F.dropout(x, p, True)
     return _CPUDropout.apply(x, p)
 
-def _dropout_path() -> str:
-    "choose_cpu_path for dropout: forward and backward of 64 x 1024 activations at p = 0.1."
-    def paths():
-        x, g = torch.randn(64, 1024, requires_grad=True), torch.randn(64, 1024)
-        return lambda: _CPUDropout.apply(x, 0.1).backward(g), lambda: F.dropout(x, 0.1, True).backward(g)
-    return choose_cpu_path('dropout', paths)
+def _dropout_paths():
+    "The probe's two paths: forward and backward of 64 x 1024 activations at p = 0.1."
+    x, g = torch.randn(64, 1024, requires_grad=True), torch.randn(64, 1024)
+    return lambda: _CPUDropout.apply(x, 0.1).backward(g), lambda: F.dropout(x, 0.1, True).backward(g)
+
+register_cpu_path('dropout', _dropout_paths, rule=x86_avx_rule)   # it changes the random numbers: a rule
+
+def _dropout_path() -> str: return choose_cpu_path('dropout')
 
 # %% ../nbs/09_performance.ipynb #672e61e4
 def compile_problem(device: torch.device  # Where the compiled model would run

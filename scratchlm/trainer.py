@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device,
                             autocast_dtype, resolve_precision, bf16_is_fast, format_count, count_parameters, ModelConfig)
-from .performance import compile_model, flops_per_token, keep_freed_memory_if_faster, measure_peak_flops
+from .performance import (compile_model, flops_per_token, keep_freed_memory_if_faster, measure_peak_flops,
+                                   decide_cpu_paths, pin_cpu_paths)
 from .model import TransformerLM
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state,
                                   set_rng_state, atomic_torch_save, load_checkpoint)
@@ -132,8 +133,10 @@ def muon_groups(model: torch.nn.Module,  # The model whose parameters are groupe
     "Muon for the hidden 2-D matrices; AdamW (decayed like `optimizer_groups`) for embeddings, head, norms, biases."
     head = {id(m.weight) for name, m in model.named_modules() if name.split('.')[-1] == 'fc'}
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    # LoRA's adapters (07b) are thin (rank x width) factors of an update, not hidden matrices: AdamW's
+    adapters = {id(p) for name, p in model.named_parameters() if name.split('.')[-1].startswith('lora_')}
     groups = optimizer_groups(model, weight_decay, decay_embeddings)
-    hidden = [p for p in groups[0]['params'] if p.dim() == 2 and id(p) not in head | embeddings]
+    hidden = [p for p in groups[0]['params'] if p.dim() == 2 and id(p) not in head | embeddings | adapters]
     adamw_decay = [p for p in groups[0]['params'] if all(p is not q for q in hidden)]
     return [dict(params=hidden, weight_decay=weight_decay, muon=True),
             dict(params=adamw_decay, weight_decay=weight_decay, muon=False),
@@ -476,6 +479,12 @@ class Trainer:
         # glibc would hand each step's freed activations back to the OS and fault them in again
         # (kept only where a one-off timing finds it faster: 09_performance)
         if self.device.type == 'cpu' and t.keep_freed_memory: keep_freed_memory_if_faster()
+        # CPU paths that draw random numbers their own way (dropout) are decided once for the run: rank 0
+        # times them, the other ranks follow it, checkpoints record the choice and a resumed run keeps it (09)
+        self.cpu_paths = self._agree_on_cpu_paths()
+        if t.optimizer == 'muon' and config.distributed.strategy == 'fsdp':
+            raise ConfigError('training.optimizer=muon orthogonalises whole weight matrices, which '
+                              'distributed.strategy=fsdp shards across ranks: use strategy ddp, or optimizer adamw')
         self.model = model.to(self.device)
         self.engine = wrap(self.model) if wrap else self.model       # what forward/backward run through
         # compiled, the engine runs the model's graphs; checkpoints still save the plain `self.model`
@@ -496,6 +505,15 @@ class Trainer:
         self.flops_per_token = flops_per_token(model.config, model)
         self.peak_flops = None
         self.history: list[dict] = []
+
+    def _agree_on_cpu_paths(self) -> dict:
+        "Rank 0's choice of every CPU path (`decide_cpu_paths`), pinned on every rank; {} off the CPU."
+        if self.device.type != 'cpu': return {}
+        choices = [decide_cpu_paths() if self.is_main else None]
+        if self.world_size > 1: torch.distributed.broadcast_object_list(choices, src=0)
+        pin_cpu_paths(choices[0])
+        return choices[0]
+
 
 # %% ../nbs/05_trainer.ipynb #a8d2f1e6
 @patch
@@ -679,7 +697,7 @@ def checkpoint(self: Trainer) -> dict:
                 model=get_model_state_dict(self.model, options=full),
                 optimizer=get_optimizer_state_dict(self.model, self.optimizer, options=full),
                 scaler=self.scaler.state_dict(), plateau=self.plateau.state_dict(), state=asdict(self.state),
-                rng=rng_state(), rng_per_rank=rngs if self.world_size > 1 else [],
+                rng=rng_state(), rng_per_rank=rngs if self.world_size > 1 else [], cpu_paths=self.cpu_paths,
                 tokenizer=self.tokenizer.to_dict() if self.tokenizer is not None else None)
 
 @patch
@@ -713,6 +731,8 @@ def resume(self: Trainer,
     self.scaler.load_state_dict(ckpt['scaler'])
     self.plateau.load_state_dict(ckpt['plateau'])
     self.state = TrainState(**ckpt['state'])
+    if self.device.type == 'cpu' and ckpt.get('cpu_paths'):   # the same dropout streams as the saved run's
+        pin_cpu_paths(ckpt['cpu_paths']); self.cpu_paths = dict(ckpt['cpu_paths'])
     per_rank = ckpt.get('rng_per_rank') or []
     set_rng_state(per_rank[self.rank] if len(per_rank) == self.world_size else ckpt['rng'])
     if len(per_rank) != self.world_size and self.rank:
