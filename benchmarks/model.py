@@ -20,7 +20,11 @@ page-faulted in again every step (benchmarks/allocator.py measures that differen
 Memory: peak resident memory (VmHWM of a fresh process) of one forward + backward of the reference design's config at
 T = 1024 for naive / tiled / sdpa attention, with and without gradient checkpointing.
 
-Usage: python benchmarks/model.py [--threads 2] [--rounds 5] [--steps 5] [--skip-memory] [--system-malloc]
+With torch.compile available for the CPU (`compile_problem`, 09_performance: a C++ toolchain, and not the AVX2
+Inductor code that gave NaN logits), two more rows: scratchlm compiled as `training.compile: true` compiles it, and
+nanoGPT compiled as its train.py does by default.
+
+Usage: python benchmarks/model.py [--threads 2] [--rounds 5] [--steps 5] [--skip-memory] [--system-malloc] [--no-compile]
 """
 from __future__ import annotations
 import argparse, dataclasses, json, math, os, platform, time
@@ -30,8 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from scratchlm.core import ModelConfig, count_parameters, format_bytes, load_config
-from scratchlm.performance import keep_freed_memory, measure_in_subprocess
+from scratchlm.core import ModelConfig, count_parameters, cpu_info, format_bytes, load_config
+from scratchlm.performance import compile_model, compile_problem, keep_freed_memory, measure_in_subprocess
 from scratchlm.model import TransformerLM, SinusoidalPositions
 from scratchlm._fixtures import training_memory_probe
 
@@ -172,13 +176,17 @@ def make_step(model, batch, T, vocab):
         return loss.item()
     return step
 
-def throughput(shape_name, c: ModelConfig, batch, T, rounds, steps, ceiling) -> dict:
+def throughput(shape_name, c: ModelConfig, batch, T, rounds, steps, ceiling, compiled=False) -> dict:
     torch.manual_seed(0)
     builders = {'scratchlm': Ours, 'nn.TransformerEncoder': EncoderLM, 'nanoGPT': NanoGPT}
+    if compiled:                         # training.compile: true, and nanoGPT as its train.py runs it (compile=True)
+        cpu = torch.device('cpu')
+        builders['scratchlm compiled'] = lambda c: compile_model(Ours(c).train(), cpu)
+        builders['nanoGPT compiled'] = lambda c: compile_model(NanoGPT(c).train(), cpu)
     models = {k: f(c).train() for k, f in builders.items()}
     stepfns = {k: make_step(m, batch, T, c.vocab_size) for k, m in models.items()}
     for f in stepfns.values():
-        for _ in range(2): f()                                          # warm-up
+        for _ in range(3): f()                                          # warm-up (and compilation)
     times = {k: [] for k in models}
     names = list(models)
     for r in range(rounds):
@@ -195,7 +203,11 @@ def throughput(shape_name, c: ModelConfig, batch, T, rounds, steps, ceiling) -> 
     return dict(shape=shape_name, config=dataclasses.asdict(c), batch=batch, seq_len=T, flops_per_token=fpt,
                 steps_timed=rounds * steps, models=out,
                 ratio_vs_encoder=out['scratchlm']['tokens_per_s_best'] / out['nn.TransformerEncoder']['tokens_per_s_best'],
-                ratio_vs_nanogpt=out['scratchlm']['tokens_per_s_best'] / out['nanoGPT']['tokens_per_s_best'])
+                ratio_vs_nanogpt=out['scratchlm']['tokens_per_s_best'] / out['nanoGPT']['tokens_per_s_best'],
+                **({} if not compiled else dict(
+                    compiled_ratio_vs_encoder=out['scratchlm compiled']['tokens_per_s_best'] / out['nn.TransformerEncoder']['tokens_per_s_best'],
+                    compiled_ratio_vs_nanogpt=out['scratchlm compiled']['tokens_per_s_best'] / out['nanoGPT']['tokens_per_s_best'],
+                    compiled_ratio_vs_nanogpt_compiled=out['scratchlm compiled']['tokens_per_s_best'] / out['nanoGPT compiled']['tokens_per_s_best'])))
 
 def memory_table(c: ModelConfig, T: int, batch: int, threads: int) -> dict:
     rows = {}
@@ -216,7 +228,7 @@ def measure_throughput(a, nano: ModelConfig, seed: ModelConfig) -> dict:
     for name, c, batch, T in [('nanoGPT CPU recipe', nano, 12, 64), ('seed default', seed, a.seed_batch, a.seed_seq)]:
         ceiling = max(max(d.values()) for d in ceilings)
         rounds = a.rounds if name.startswith('nano') else max(2, a.rounds // 2)
-        res = throughput(name, c, batch, T, rounds, a.steps, ceiling)
+        res = throughput(name, c, batch, T, rounds, a.steps, ceiling, compiled=a.compiled)
         ceilings.append(gemm_ceiling())                                  # re-measure between shapes; keep the best
         shapes.append(res)
     ceiling = max(max(d.values()) for d in ceilings)
@@ -231,8 +243,16 @@ def measure_throughput(a, nano: ModelConfig, seed: ModelConfig) -> dict:
                   f"{m['tokens_per_s_best']:9.0f} {m['achieved_gflops']:8.1f} {m['mfu']:6.1%}")
         print(f"{'':20s} scratchlm / nn.TransformerEncoder = {res['ratio_vs_encoder']:.3f}x, scratchlm / nanoGPT = {res['ratio_vs_nanogpt']:.3f}x "
               f"(batch {res['batch']} x T {res['seq_len']}, best of {res['steps_timed']} steps)")
+        if 'compiled_ratio_vs_encoder' in res:
+            print(f"{'':20s} compiled: scratchlm / nn.TransformerEncoder = {res['compiled_ratio_vs_encoder']:.3f}x, "
+                  f"scratchlm / nanoGPT = {res['compiled_ratio_vs_nanogpt']:.3f}x, "
+                  f"scratchlm / nanoGPT compiled = {res['compiled_ratio_vs_nanogpt_compiled']:.3f}x")
     print(f'load average (1, 5, 15 min) before: {load_before}, after: {os.getloadavg()}')
-    return dict(threads=a.threads, torch=torch.__version__, machine=platform.machine(), cpu_count=os.cpu_count(), kept_freed_memory=a.kept,
+    cpu = cpu_info()
+    print(f"CPU: {cpu['model']}, {', '.join(cpu['simd'])}; torch capability {cpu['torch_capability']}"
+          f"{'' if a.compiled else '; compiled rows skipped: ' + (compile_problem(torch.device('cpu')) or '--no-compile')}")
+    return dict(threads=a.threads, torch=torch.__version__, machine=platform.machine(), cpu=cpu, cpu_count=os.cpu_count(), kept_freed_memory=a.kept,
+                compiled=a.compiled,
                 when=time.strftime('%Y-%m-%d %H:%M:%S'), loadavg_before=load_before, loadavg_after=os.getloadavg(),
                 gemm_ceiling_gflops=ceiling, gemm_measurements=[{str(k): v for k, v in d.items()} for d in ceilings], shapes=shapes)
 
@@ -248,8 +268,10 @@ def main(argv=None):
     p.add_argument('--skip-throughput', action='store_true', help='keep the throughput section of an existing --out file')
     p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'model.json'))
     p.add_argument('--system-malloc', action='store_true', help="leave glibc's malloc defaults (see the docstring)")
+    p.add_argument('--no-compile', action='store_true', help='skip the torch.compile rows (training.compile: true)')
     a = p.parse_args(argv)
     a.kept = False if a.system_malloc else keep_freed_memory()
+    a.compiled = not a.no_compile and compile_problem(torch.device('cpu')) is None
     torch.set_num_threads(a.threads)
 
     nano = ModelConfig(vocab_size=65, d_model=128, nhead=4, num_layers=4, dim_feedforward=512, dropout=0.0, block_size=64,
