@@ -418,7 +418,7 @@ def _read_csv(path: Path, column: Optional[str], policy: str, stats: ReadStats,
                 else: yield from _decoded(raw, where, policy, stats)
     except (pa.ArrowInvalid, OSError) as e:
         kind = 'TSV' if delimiter == '\t' else 'CSV'
-        raise DataError(f"{path}: not a readable {kind} file ({str(e).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable {kind} file ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
     for where in bad_rows: stats.skip('malformed row', f'{path}:{where}')
 
 # %% ../nbs/04_data.ipynb #49a6a9dc

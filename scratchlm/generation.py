@@ -402,7 +402,7 @@ def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokeni
     try: model.load_state_dict(state_dict)
     except RuntimeError as e:
         raise CheckpointError(f'{source}: the weights do not fit the configuration '
-                              f'({str(e).splitlines()[0][:300]})') from None
+                              f'({(str(e).splitlines() or [type(e).__name__])[0][:300]})') from None
     if tokenizer is not None and tokenizer.vocab_size != mc.vocab_size:
         raise CheckpointError(f'{source}: the tokenizer has {tokenizer.vocab_size} tokens '
                               f'but the model {mc.vocab_size}')
