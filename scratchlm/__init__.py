@@ -12,10 +12,10 @@ from .core import (Config, ConfigError, DataConfig, DistributedConfig, ModelConf
                    TrainingConfig, bf16_is_fast, config_from_dict, cpu_has_native_bf16, corpus_entropy, count_parameters, cpu_info,
                    get_device, resolve_precision, load_config, seed_everything, stories)
 from .tokenizer import (BPETokenizer, CharTokenizer, SentencePieceTokenizer, Tokenizer, TokenizerFileError,
-                        load_tokenizer, train_tokenizer)
+                        TokenizerWriteError, load_tokenizer, train_tokenizer)
 from .attention import MultiHeadAttention, StaticKVCache, attend
 from .model import LMOutput, TransformerLM, chunked_lm_loss
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, CheckpointWriteError, load_checkpoint
 from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDataset, download, prepare,
                    read_documents, write_documents)
 from .trainer import Built, MuonWithAdamW, Trainer, build_training
@@ -32,12 +32,12 @@ __all__ = [
     'count_parameters', 'stories', 'corpus_entropy',
     # tokenizers (01_tokenizer)
     'Tokenizer', 'BPETokenizer', 'CharTokenizer', 'SentencePieceTokenizer', 'TokenizerFileError',
-    'train_tokenizer', 'load_tokenizer',
+    'train_tokenizer', 'load_tokenizer', 'TokenizerWriteError',
     # attention and the model (02_attention, 03_blocks)
     'attend', 'MultiHeadAttention', 'StaticKVCache', 'TransformerLM', 'LMOutput', 'chunked_lm_loss',
     # data (04_data) and checkpoints (04b_checkpoint)
     'DataError', 'read_documents', 'write_documents', 'prepare', 'TokenDataset', 'DocumentDataset',
-    'StreamingTokenDataset', 'download', 'CheckpointError', 'load_checkpoint',
+    'StreamingTokenDataset', 'download', 'CheckpointError', 'load_checkpoint', 'CheckpointWriteError',
     # training (05_trainer, 06_distributed)
     'Trainer', 'build_training', 'Built', 'MuonWithAdamW', 'init_distributed', 'wrap_model',
     # generation (07_generation)

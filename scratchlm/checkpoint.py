@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/checkpoint.html.md"""
 
 # %% ../nbs/04b_checkpoint.ipynb #42e2dda1
 from __future__ import annotations
-import os, pickle, random, re, zipfile
+import contextlib, errno, os, pickle, random, re, shutil, zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CheckpointError', 'atomic_torch_save', 'load_tensors', 'load_checkpoint',
-           'save_safetensors', 'load_safetensors', 'rng_state', 'set_rng_state']
+__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'SECTIONS', 'TRAINING_SECTIONS', 'CheckpointError', 'atomic_torch_save',
+           'CheckpointWriteError', 'load_tensors', 'load_checkpoint', 'check_sections', 'save_safetensors',
+           'load_safetensors', 'rng_state', 'set_rng_state']
 
 # %% ../nbs/04b_checkpoint.ipynb #827eb032
 CHECKPOINT_FORMAT, CHECKPOINT_VERSION = 'scratchlm-checkpoint', 1
@@ -25,13 +26,14 @@ class CheckpointError(ValueError):
 
 def atomic_torch_save(obj,  # Tensors and plain Python containers (what `weights_only` loading accepts)
                       path):  # The file to write; its folder is created if need be
-    "torch.save to a temporary file, fsync, and rename into place."
+    "torch.save to a temporary file, fsync, and rename into place; a failed write leaves no temporary file."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-        torch.save(obj, f)
-    _replace_durably(tmp, path)
+    with _written_or_removed(tmp, path, lambda: _tensor_bytes(obj)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, 'wb') as f:
+            torch.save(obj, f)
+        _replace_durably(tmp, path)
 
 def _replace_durably(tmp: Path, path: Path):
     "fsync the written file `tmp` and rename it to `path`."
@@ -43,6 +45,46 @@ def _replace_durably(tmp: Path, path: Path):
         os.close(fd)
     except OSError: pass
 
+# %% ../nbs/04b_checkpoint.ipynb #8b0088a9
+class CheckpointWriteError(CheckpointError):
+    "A checkpoint or weights file that could not be written (a full disk, an unwritable folder); nothing was left."
+
+def _tensor_bytes(obj) -> int:
+    "Bytes of the tensors in `obj` and its nested dicts, lists and tuples: about the size of its file."
+    if isinstance(obj, torch.Tensor): return obj.numel() * obj.element_size()
+    if isinstance(obj, dict): return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)): return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+def _disk_full(error: BaseException) -> bool:
+    "True if `error`, or an error it was raised from, is the operating system's 'no space' (or quota) error."
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT): return True
+        error = error.__cause__ or error.__context__
+    return False
+
+def _mb(n: int) -> str: return f'{n / 1e6:,.1f} MB'
+
+@contextlib.contextmanager
+def _written_or_removed(tmp: Path,  # The temporary file the block writes
+                        path: Path,  # The file it is for, named in the error
+                        size  # () -> the bytes being written, asked only on a full disk
+                       ):
+    "Remove `tmp` if the block fails; a full disk or an OS error becomes one CheckpointWriteError line."
+    try: yield
+    except BaseException as e:
+        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
+        if _disk_full(e):
+            folder = next((p for p in [path.parent, *path.parents] if p.exists()), Path('.'))
+            free = shutil.disk_usage(folder).free
+            raise CheckpointWriteError(f'cannot write {path}: the disk is full (the file needs about '
+                                       f'{_mb(size())}; {_mb(free)} free in {folder}); free some space or '
+                                       f'write somewhere else') from None
+        if isinstance(e, OSError):
+            raise CheckpointWriteError(f'cannot write {path}: {e.strerror or e} '
+                                       f'({e.filename or tmp})') from None
+        raise
+
 # %% ../nbs/04b_checkpoint.ipynb #11f93231
 def _why_refused(path, error: Exception) -> str:
     "One line on why `torch.load(path, weights_only=True)` failed, without PyTorch's advice to load unsafely."
@@ -51,6 +93,8 @@ def _why_refused(path, error: Exception) -> str:
         return ('it holds Python objects other than tensors and plain containers; loading those could run '
                 'code, so it is refused')
     first_line = re.sub(r'\x1b\[[0-9;]*m', '', (str(error).splitlines() or [''])[0])[:200]
+    if 'weights_only' in first_line or 'eights only' in first_line:     # torch's advice to load unsafely
+        return 'it holds something other than tensors and plain containers, so it is refused'
     return f'{type(error).__name__}: {first_line}'
 
 def load_tensors(path,  # A file written by torch.save
@@ -65,30 +109,62 @@ def load_tensors(path,  # A file written by torch.save
 def load_checkpoint(path,  # A checkpoint written by `atomic_torch_save`
                     map_location='cpu'  # Where to put the tensors, as for `torch.load`
                    ) -> dict:
-    "Read a checkpoint safely (weights_only=True) and check that it is one of ours."
+    "Read a checkpoint safely (weights_only=True) and check that it is one of ours, section by section."
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {str(path)!r}; train one with scratchlm-train, "
-                              f"or pass the right --checkpoint")
+                              f"or give the path of an existing checkpoint")
     ckpt = load_tensors(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a scratchlm checkpoint (no format: {CHECKPOINT_FORMAT!r})")
+    if not isinstance(ckpt.get('version', 0), int):
+        raise CheckpointError(f"{path}: its version is {ckpt['version']!r}, not an integer; the file is damaged")
     if ckpt.get('version', 0) > CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} was written by a newer scratchlm (version {ckpt['version']}); "
                               f"upgrade to load it")
+    check_sections(ckpt, path)
     return ckpt
+
+# %% ../nbs/04b_checkpoint.ipynb #3217ed5d
+SECTIONS = dict(config=dict, model=dict, tokenizer=(dict, type(None)), tokenizer_fingerprint=str,
+                optimizer=dict, scaler=dict, plateau=dict, state=dict, rng=dict, rng_per_rank=list)
+TRAINING_SECTIONS = ('optimizer', 'scaler', 'plateau', 'state', 'rng')   # a training run's: all of them
+
+def _kind(x) -> str: return 'None' if x is None else type(x).__name__
+
+def check_sections(ckpt: dict,  # A checkpoint as `torch.load` returned it
+                   path  # Its file, for the messages
+                  ):
+    "A CheckpointError for the first missing section, section of the wrong type, or model entry that is no tensor."
+    missing = [k for k in ('config', 'model') if k not in ckpt]
+    if 'optimizer' in ckpt: missing += [k for k in TRAINING_SECTIONS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path} has no {', '.join(missing)} section; the file is damaged or incomplete")
+    for key, types in SECTIONS.items():
+        if key in ckpt and not isinstance(ckpt[key], types):
+            want = ' or '.join(_kind(None) if t is type(None) else t.__name__ for t in
+                               (types if isinstance(types, tuple) else (types,)))
+            raise CheckpointError(f"{path}: its {key!r} section is a {_kind(ckpt[key])}, not a {want}; "
+                                  f"the file is damaged or not from scratchlm")
+    bad = [k for k, v in ckpt['config'].items() if not isinstance(v, dict)]
+    if bad: raise CheckpointError(f"{path}: config section {bad[0]!r} is a {_kind(ckpt['config'][bad[0]])}, "
+                                  f"not a dict; the file is damaged")
+    bad = [k for k, v in ckpt['model'].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad: raise CheckpointError(f"{path}: model entry {bad[0]!r} is a {_kind(ckpt['model'][bad[0]])}, "
+                                  f"not a tensor; the file is damaged")
 
 # %% ../nbs/04b_checkpoint.ipynb #39a4ee42
 def save_safetensors(tensors: dict,  # Name -> tensor; tensors sharing memory (tied weights) must be left out
                      path,  # The file to write; its folder is created if need be
                      metadata: Optional[dict] = None):  # Str -> str pairs stored in the header
-    "Write `tensors` as a safetensors file, atomically."
+    "Write `tensors` as a safetensors file, atomically; a failed write leaves no temporary file."
     from safetensors.torch import save_file
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-    _replace_durably(tmp, path)
+    with _written_or_removed(tmp, path, lambda: _tensor_bytes(tensors)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        _replace_durably(tmp, path)
 
 def load_safetensors(path,  # A safetensors file
                      device='cpu',  # Where to put the tensors

@@ -367,8 +367,9 @@ class ModelConfig:
         if not 0 <= self.dropout < 1: yield 'dropout', f'must be in [0, 1), got {self.dropout}'
         if not 0 <= self.label_smoothing < 1:
             yield 'label_smoothing', f'must be in [0, 1), got {self.label_smoothing}'
-        if self.z_loss < 0: yield 'z_loss', f'must be >= 0, got {self.z_loss}'
-        if not self.norm_eps > 0: yield 'norm_eps', f'must be > 0, got {self.norm_eps}'
+        if _refused(self.z_loss, lambda x: x >= 0): yield 'z_loss', f'must be a finite number >= 0, got {self.z_loss}'
+        if _refused(self.norm_eps, lambda x: x > 0):
+            yield 'norm_eps', f'must be a finite number > 0, got {self.norm_eps}'
         if self.loss_chunk_size < 0:
             yield 'loss_chunk_size', f'must be >= 0 (0 = the whole batch at once), got {self.loss_chunk_size}'
         head_size = self.d_model // self.nhead if divides else 0
@@ -385,6 +386,13 @@ def _divisors_near(n, k):
     "The divisors of `n` closest to `k`, as a hint."
     divs = sorted((d for d in range(1, n + 1) if n % d == 0), key=lambda d: abs(d - k))
     return ' or '.join(str(d) for d in sorted(divs[:2]))
+
+# %% ../nbs/00_core.ipynb #e203aaf2
+def _refused(x: float,  # The setting's value
+             ok  # What a good value satisfies, e.g. `lambda x: x > 0`
+            ) -> bool:
+    "True unless `x` is a finite number for which `ok(x)` holds (NaN fails every comparison, so it is refused)."
+    return not (math.isfinite(x) and ok(x))
 
 # %% ../nbs/00_core.ipynb #51f74576
 @dataclass
@@ -478,22 +486,26 @@ class TrainingConfig:
                   'plateau_patience')
         for k in counts:
             if getattr(self, k) <= 0: yield k, f'must be a positive integer, got {getattr(self, k)}'
-        if self.learning_rate <= 0: yield 'learning_rate', f'must be > 0, got {self.learning_rate}'
-        if self.muon_learning_rate <= 0: yield 'muon_learning_rate', f'must be > 0, got {self.muon_learning_rate}'
-        if self.epochs <= 0: yield 'epochs', f'must be > 0, got {self.epochs}'
+        if _refused(self.learning_rate, lambda x: x > 0):
+            yield 'learning_rate', f'must be a finite number > 0, got {self.learning_rate}'
+        if _refused(self.muon_learning_rate, lambda x: x > 0):
+            yield 'muon_learning_rate', f'must be a finite number > 0, got {self.muon_learning_rate}'
+        if _refused(self.epochs, lambda x: x > 0): yield 'epochs', f'must be a finite number > 0, got {self.epochs}'
         if self.warmup_steps < 0: yield 'warmup_steps', f'must be >= 0, got {self.warmup_steps}'
         if self.max_steps is not None and self.max_steps <= 0:
             yield 'max_steps', f'must be a positive integer or null, got {self.max_steps}'
         if not 0 <= self.min_lr_ratio <= 1:
             yield 'min_lr_ratio', f'must be in [0, 1], got {self.min_lr_ratio}'
-        if self.weight_decay < 0: yield 'weight_decay', f'must be >= 0, got {self.weight_decay}'
+        if _refused(self.weight_decay, lambda x: x >= 0):
+            yield 'weight_decay', f'must be a finite number >= 0, got {self.weight_decay}'
         for k in ('beta1', 'beta2'):
             if not 0 <= getattr(self, k) < 1: yield k, f'must be in [0, 1), got {getattr(self, k)}'
-        if self.grad_clip < 0: yield 'grad_clip', f'must be >= 0 (0 turns clipping off), got {self.grad_clip}'
+        if _refused(self.grad_clip, lambda x: x >= 0):
+            yield 'grad_clip', f'must be a finite number >= 0 (0 turns clipping off), got {self.grad_clip}'
         if self.patience is not None and self.patience <= 0:
             yield 'patience', f'must be a positive integer or null, got {self.patience}'
         if self.lora_rank < 0: yield 'lora_rank', f'must be >= 0 (0 turns LoRA off), got {self.lora_rank}'
-        if self.lora_alpha <= 0: yield 'lora_alpha', f'must be > 0, got {self.lora_alpha}'
+        if _refused(self.lora_alpha, lambda x: x > 0): yield 'lora_alpha', f'must be a finite number > 0, got {self.lora_alpha}'
         known = ('qkv', 'out_proj', 'linear1', 'linear2')
         unknown = [t for t in self.lora_targets if t not in known]
         if unknown or (self.lora_rank and not self.lora_targets):
@@ -647,7 +659,10 @@ def load_config(path=None,  # A YAML file or a shipped name like 'tiny'; None = 
     data = {}
     if path is not None:
         p = config_path(path)
-        try: data = yaml.safe_load(p.read_text())
+        if p.is_dir(): raise ConfigError(f"{p} is a directory; give a YAML file such as configs/tiny.yaml")
+        try: data = yaml.safe_load(p.read_text(encoding='utf-8'))
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not a text file (byte {e.start} is not UTF-8); give a YAML file") from None
         except yaml.YAMLError as e: raise ConfigError(f"{p}: not valid YAML: {e}") from None
         if data is not None and not isinstance(data, dict):
             raise ConfigError(f"{p}: expected sections like 'model:' and 'training:' at the top level, "

@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #449b2cd1
 from __future__ import annotations
-import glob as globlib, gzip, hashlib, json, os, random, sys
+import glob as globlib, gzip, hashlib, json, os, random, sys, zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,14 +237,22 @@ class DocumentReader:
 
 # %% ../nbs/04_data.ipynb #12a2908c
 def _read_file(path: Path, column: Optional[str], txt_mode: str, policy: str, stats: ReadStats):
-    "The (text, where) records of one file, from the reader of its format."
+    "The (text, where) records of one file, from the reader of its format; a damaged file is one DataError."
     fmt = file_format(path)
-    if fmt == 'txt': return _read_txt(path, txt_mode, policy, stats)
-    if fmt == 'jsonl': return _read_jsonl(path, column, policy, stats)
+    if fmt == 'txt': return _unreadable_as_error(path, _read_txt(path, txt_mode, policy, stats))
+    if fmt == 'jsonl': return _unreadable_as_error(path, _read_jsonl(path, column, policy, stats))
     if fmt == 'csv': return _read_csv(path, column, policy, stats, delimiter=',')
     if fmt == 'tsv': return _read_csv(path, column, policy, stats, delimiter='\t')
     if fmt == 'parquet': return _read_parquet(path, column, policy, stats)
     return _read_arrow(path, column, policy, stats)
+
+def _unreadable_as_error(path: Path, records: Iterator) -> Iterator:
+    "`records`, with a truncated or corrupt .gz, or a file the system cannot read, turned into one DataError."
+    try: yield from records
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: not a readable gzip file, truncated or corrupt ({e}); the documents before "
+                        f"the damage were read, the rest are lost: re-download or re-compress it") from None
+    except OSError as e: raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 def read_documents(paths,  # Files, folders (recursive) and globs, in any supported format
                    text_column: Optional[str] = None,  # Column or field of the text; None = the only one
@@ -389,8 +397,9 @@ def _read_csv(path: Path, column: Optional[str], policy: str, stats: ReadStats,
               delimiter: str = ',') -> Iterator[tuple[str, str]]:
     "Documents of a CSV or TSV file: the text column of each row, parsed by pyarrow in blocks."
     bad_rows = []
-    def on_invalid_row(row):
-        bad_rows.append(row.number)
+    def on_invalid_row(row):    # row.number is None with newlines_in_values: the row's own text says where
+        where = f'line {row.number}' if row.number is not None else f'row {row.text[:40]!r}'
+        bad_rows.append(f'{where} ({row.actual_columns} fields, not {row.expected_columns})')
         return 'skip'
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                invalid_row_handler=on_invalid_row)
@@ -409,8 +418,8 @@ def _read_csv(path: Path, column: Optional[str], policy: str, stats: ReadStats,
                 else: yield from _decoded(raw, where, policy, stats)
     except (pa.ArrowInvalid, OSError) as e:
         kind = 'TSV' if delimiter == '\t' else 'CSV'
-        raise DataError(f"{path}: not a readable {kind} file ({str(e).splitlines()[0]})") from None
-    for n in bad_rows: stats.skip('malformed row', f'{path}:line {n}')
+        raise DataError(f"{path}: not a readable {kind} file ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+    for where in bad_rows: stats.skip('malformed row', f'{path}:{where}')
 
 # %% ../nbs/04_data.ipynb #49a6a9dc
 def _table_column(path, schema: pa.Schema, column: Optional[str]) -> str:

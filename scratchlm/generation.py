@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/generation.html.md"""
 
 # %% ../nbs/07_generation.ipynb #2adeb6b7
 from __future__ import annotations
-import dataclasses, json
+import dataclasses, json, math, os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
@@ -16,10 +16,10 @@ from fastcore.basics import patch
 from fastcore.meta import delegates
 
 from .core import Config, config_from_dict, ConfigError
-from .core import ModelConfig
-from .model import StaticKVCache, TransformerLM
+from .core import ModelConfig, format_count
+from .model import StaticKVCache, TransformerLM, transformer_param_count
 from .performance import compile_model
-from .tokenizer import Tokenizer, TokenizerFileError, load_tokenizer, tokenizer_from_dict
+from .tokenizer import Tokenizer, TokenizerFileError, fingerprint_of, load_tokenizer, tokenizer_from_dict
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, atomic_torch_save,
                                   load_checkpoint, load_tensors, load_safetensors, save_safetensors)
 
@@ -73,22 +73,24 @@ def repetition_penalty_filter(scores: torch.Tensor,  # (B, V) logits
 # %% ../nbs/07_generation.ipynb #644a5823
 @dataclass
 class SamplingConfig:
-    "How the next token is chosen."
+    "How the next token is chosen; every setting is checked when it is made."
     temperature: float = 1.0  # 0 = greedy; below 1 sharper, above 1 flatter
     top_k: Optional[int] = None  # Keep only the k most likely tokens; None = all
     top_p: Optional[float] = None  # Keep the smallest set holding this mass, in (0, 1]; None = all
     repetition_penalty: float = 1.0  # Above 1 discourages tokens already in the context; 1 = off
 
     def __post_init__(self):
-        problems = []
-        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
-            problems.append(f'temperature must be >= 0 (0 = greedy), got {self.temperature}')
-        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
-            problems.append(f'top_k must be a positive integer or None, got {self.top_k}')
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            problems.append(f'top_p must be in (0, 1], got {self.top_p}')
-        if not self.repetition_penalty > 0:
-            problems.append(f'repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty}')
+        problems = []                   # each rule says what a good value is: NaN fails every comparison
+        if not (_finite_number(self.temperature) and self.temperature >= 0):
+            problems.append(f'temperature must be a finite number >= 0 (0 = greedy), got {self.temperature!r}')
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int)
+                                       or self.top_k < 1):       # True is an int to Python, not a k
+            problems.append(f'top_k must be a positive integer or None, got {self.top_k!r}')
+        if self.top_p is not None and not (_finite_number(self.top_p) and 0 < self.top_p <= 1):
+            problems.append(f'top_p must be in (0, 1] or None, got {self.top_p!r}')
+        if not (_finite_number(self.repetition_penalty) and self.repetition_penalty > 0):
+            problems.append(f'repetition_penalty must be a finite number > 0 (1 = off), '
+                            f'got {self.repetition_penalty!r}')
         if problems: raise ValueError('; '.join(problems))
 
     @property
@@ -102,6 +104,11 @@ class SamplingConfig:
         scores = repetition_penalty_filter(scores.float(), context_ids, self.repetition_penalty, context_mask)
         if self.greedy: return scores
         return top_p_filter(top_k_filter(apply_temperature(scores, self.temperature), self.top_k), self.top_p)
+
+# %% ../nbs/07_generation.ipynb #2475f2e1
+def _finite_number(x) -> bool:
+    "True for an int or float that is neither NaN nor infinite (a bool is not a number here)."
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 # %% ../nbs/07_generation.ipynb #ca7b8c28
 def make_generators(seed: Optional[int],  # Seed of row 0 (row i: seed + i); None draws one at random
@@ -385,6 +392,7 @@ def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokeni
     "Build a TransformerLM from a ModelConfig dict and a state dict, with one clear error for a mismatch."
     try: mc = config_from_dict({'model': config}).model
     except ConfigError as e: raise CheckpointError(f'{source}: invalid model configuration: {e}') from None
+    _check_size(mc, state_dict, source)
     model = TransformerLM(mc)
     if mc.tie_weights and 'fc.weight' not in state_dict and 'embedding.weight' in state_dict:
         state_dict = {**state_dict, 'fc.weight': state_dict['embedding.weight']}   # saved once (safetensors)
@@ -394,12 +402,25 @@ def _model_from_parts(config: dict, state_dict: dict, tokenizer: Optional[Tokeni
     try: model.load_state_dict(state_dict)
     except RuntimeError as e:
         raise CheckpointError(f'{source}: the weights do not fit the configuration '
-                              f'({str(e).splitlines()[0][:300]})') from None
+                              f'({(str(e).splitlines() or [type(e).__name__])[0][:300]})') from None
     if tokenizer is not None and tokenizer.vocab_size != mc.vocab_size:
         raise CheckpointError(f'{source}: the tokenizer has {tokenizer.vocab_size} tokens '
                               f'but the model {mc.vocab_size}')
     model.tokenizer = tokenizer
     return model.eval()
+
+# %% ../nbs/07_generation.ipynb #e2fe9ff2
+def _check_size(mc: ModelConfig,  # The configuration read from the file
+                state_dict: dict,  # The tensors read from the file
+                source: str  # The file, for the message
+               ):
+    "A CheckpointError, before any allocation, when the configuration implies more parameters than the file holds."
+    implied, present = transformer_param_count(mc), sum(v.numel() for v in state_dict.values())
+    if implied > present:
+        raise CheckpointError(f'{source}: the configuration says d_model={mc.d_model}, num_layers={mc.num_layers}, '
+                              f'vocab_size={mc.vocab_size} ({format_count(implied)} parameters, '
+                              f'{implied * 4 / 1e9:,.1f} GB) but the weights hold {format_count(present)}; '
+                              f'the file is damaged or its parts do not belong together')
 
 # %% ../nbs/07_generation.ipynb #0ddf0538
 @patch(cls_method=True)
@@ -407,25 +428,46 @@ def from_pretrained(cls: TransformerLM,
                     path,  # `.pth` checkpoint, `save_pretrained` directory, or Hugging Face GPT-2 folder
                     device='cpu',  # Where to put the weights: 'cpu', 'cuda', 'auto', ...
                     tokenizer: Optional[Tokenizer] = None,  # Use this tokenizer instead of the saved one
+                    allow_tokenizer_mismatch: bool = False,  # Accept a tokenizer other than the weights' own
                    ) -> TransformerLM:
     "A trained model (in eval mode) with its tokenizer as `model.tokenizer`."
     from scratchlm.core import get_device
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'path must be a checkpoint file or a folder (a str or Path), got {type(path).__name__}')
+    if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f'tokenizer must be a scratchlm Tokenizer (see load_tokenizer) or None, '
+                        f'got {type(tokenizer).__name__}')
     path = Path(path)
     if path.is_dir() and _is_hf_folder(path):
         from scratchlm.hf import load_gpt2                 # 07c_huggingface: GPT-2's names and layouts
         return load_gpt2(path, tokenizer).to(get_device(device))
-    if path.is_dir(): config, state, tok = _load_directory(path)
+    if path.is_dir(): config, state, tok, recorded = _load_directory(path)
     else:
-        ckpt = load_checkpoint(path)
-        missing = [k for k in ('config', 'model') if k not in ckpt]
-        if missing:
-            raise CheckpointError(f'{path} has no {" or ".join(missing)}; it is not a model checkpoint')
-        config, state, tok = ckpt['config'].get('model', {}), ckpt['model'], None
+        ckpt = load_checkpoint(path)                       # every section's type checked (04b)
+        if 'model' not in ckpt['config']:
+            raise CheckpointError(f'{path} has no model configuration (no model: in its config section)')
+        config, state, tok = ckpt['config']['model'], ckpt['model'], None
         if ckpt.get('tokenizer'):
             try: tok = tokenizer_from_dict(ckpt['tokenizer'], f'the tokenizer in {path}')
             except TokenizerFileError as e: raise CheckpointError(str(e)) from None
+        recorded = ckpt.get('tokenizer_fingerprint') or (fingerprint_of(ckpt['tokenizer']) if tok else None)
+    if not allow_tokenizer_mismatch:
+        _check_tokenizer(tok, recorded, f'its {TOKENIZER_FILE}', path)     # a folder's file swapped
+        _check_tokenizer(tokenizer, recorded, 'the tokenizer given', path)
     model = _model_from_parts(config, state, tokenizer or tok, str(path))
     return model.to(get_device(device))
+
+# %% ../nbs/07_generation.ipynb #45c6ca10
+def _check_tokenizer(tok: Optional[Tokenizer],  # The tokenizer about to be used, if any
+                     recorded: Optional[str],  # The fingerprint saved with the weights, if any
+                     what: str,  # What `tok` is, for the message
+                     source  # The checkpoint or folder
+                    ):
+    "A CheckpointError naming both fingerprints when `tok` is not the tokenizer the weights were saved with."
+    if tok is None or recorded is None or tok.fingerprint == recorded: return
+    raise CheckpointError(f'{source}: {what} (fingerprint {tok.fingerprint}) is not the tokenizer these weights '
+                          f'were trained with (fingerprint {recorded}), so its ids would stand for other tokens; '
+                          f'use the model\'s own tokenizer, or allow_tokenizer_mismatch=True if you know they agree')
 
 # %% ../nbs/07_generation.ipynb #cfa15362
 @patch
@@ -443,9 +485,10 @@ def save_pretrained(self: TransformerLM,
     path, tok = Path(path), tokenizer or getattr(self, 'tokenizer', None)
     state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
     if path.suffix == '.pth':
+        fingerprint = dict(tokenizer_fingerprint=tok.fingerprint) if tok is not None else {}
         atomic_torch_save(dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION,
                                config=Config(model=self.config).to_dict(), model=state,
-                               tokenizer=tok.to_dict() if tok is not None else None), path)
+                               tokenizer=tok.to_dict() if tok is not None else None, **fingerprint), path)
         return path
     if path.is_file():
         raise FileExistsError(f'{path} is a file; save_pretrained writes a directory there '
@@ -455,6 +498,7 @@ def save_pretrained(self: TransformerLM,
     save_safetensors(state, path / WEIGHTS_FILE, metadata=dict(format='pt'))
     if (path / OLD_WEIGHTS_FILE).exists(): (path / OLD_WEIGHTS_FILE).unlink()   # no stale pickle beside it
     meta = dict(format=PRETRAINED_FORMAT, version=PRETRAINED_VERSION, model=dataclasses.asdict(self.config))
+    if tok is not None: meta['tokenizer_fingerprint'] = tok.fingerprint    # ties the weights to their tokenizer
     (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
     if tok is not None: tok.save(path / TOKENIZER_FILE)
     elif (path / TOKENIZER_FILE).exists():              # never pair the weights with a stale tokenizer
@@ -469,7 +513,7 @@ def _is_hf_folder(path: Path) -> bool:
     return isinstance(meta, dict) and 'model_type' in meta and meta.get('format') != PRETRAINED_FORMAT
 
 def _load_directory(path: Path) -> tuple:
-    "(config dict, state dict, tokenizer or None) from a `save_pretrained` directory."
+    "(config dict, state dict, tokenizer or None, recorded tokenizer fingerprint or None) from a `save_pretrained` directory."
     old_only = not (path / WEIGHTS_FILE).is_file() and (path / OLD_WEIGHTS_FILE).is_file()
     weights = path / (OLD_WEIGHTS_FILE if old_only else WEIGHTS_FILE)
     missing = [f for f in (CONFIG_FILE, weights.name) if not (path / f).is_file()]
@@ -488,19 +532,26 @@ def _load_directory(path: Path) -> tuple:
     if weights.suffix == '.pth': state = load_tensors(weights, what='weights file')
     else: state = load_safetensors(weights, what='weights file')
     tok = load_tokenizer(path / TOKENIZER_FILE) if (path / TOKENIZER_FILE).is_file() else None
-    return meta['model'], state, tok
+    recorded = meta.get('tokenizer_fingerprint')
+    if recorded is not None and not isinstance(recorded, str):
+        raise CheckpointError(f'{path / CONFIG_FILE}: "tokenizer_fingerprint" must be a string, got {recorded!r}')
+    return meta.get('model'), state, tok, recorded
 
 # %% ../nbs/07_generation.ipynb #c8404e24
+def _positive_int(name: str, value) -> int:
+    "`value` if it is a positive int (a bool or a float is not), else a TypeError or ValueError naming `name`."
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'{name} must be a positive integer, got {type(value).__name__} {value!r}')
+    if value <= 0: raise ValueError(f'{name} must be a positive integer, got {value}')
+    return value
+
 def _budgets(prompt_lengths: list, max_length: Optional[int], max_new_tokens: Optional[int]) -> list:
     "New tokens allowed for each prompt."
     if max_length is not None and max_new_tokens is not None:
         raise ValueError('give max_length or max_new_tokens, not both')
     if max_length is None and max_new_tokens is None: max_new_tokens = 100
-    if max_new_tokens is not None:
-        if max_new_tokens <= 0:
-            raise ValueError(f'max_new_tokens must be a positive integer, got {max_new_tokens}')
-        return [max_new_tokens] * len(prompt_lengths)
-    if max_length <= 0: raise ValueError(f'max_length must be a positive integer, got {max_length}')
+    if max_new_tokens is not None: return [_positive_int('max_new_tokens', max_new_tokens)] * len(prompt_lengths)
+    _positive_int('max_length', max_length)
     longest = max(prompt_lengths)
     if longest >= max_length:
         raise ValueError(f'the prompt is {longest} tokens but max_length={max_length} counts the prompt too; '
@@ -518,7 +569,7 @@ def _tokenizer_of(model, tokenizer) -> Tokenizer:
 
 def _encode_prompt(tok: Tokenizer, prompt) -> list:
     "The ids of a prompt, which must be a non-empty string."
-    if not isinstance(prompt, str): raise TypeError(f'a prompt must be a str, got {type(prompt).__name__}')
+    if not isinstance(prompt, str): raise TypeError(f'prompt must be a str (or a list of str), got {type(prompt).__name__}')
     if not prompt: raise ValueError('the prompt is empty; give some text to continue')
     return tok.encode(prompt)
 
@@ -615,6 +666,8 @@ def generate(self: TransformerLM,
                         repetition_penalty=repetition_penalty)
         return _ids_generation(self, input_ids, attention_mask, num_samples, max_length, max_new_tokens,
                                sampling, seed, tokenizer, use_cache, overflow, slide_stride)
+    if not isinstance(prompt, (str, list, tuple)):
+        raise TypeError(f'prompt must be a str or a list of str, got {type(prompt).__name__}')
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     texts = [p for p in prompts for _ in range(num_samples)]
     for pieces in _text_generation(self, prompts, num_samples, max_length, max_new_tokens, temperature,

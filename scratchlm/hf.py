@@ -12,8 +12,8 @@ from typing import Optional, Union
 
 import torch
 
-from .core import ModelConfig
-from .model import TransformerLM
+from .core import ModelConfig, format_count
+from .model import TransformerLM, transformer_param_count
 from .tokenizer import EOT, GPT2_PATTERN, BPETokenizer, Tokenizer
 from .checkpoint import CheckpointError, load_safetensors, load_tensors, save_safetensors
 
@@ -120,8 +120,15 @@ def load_gpt2(folder,  # A Hugging Face GPT-2 folder: config.json, model.safeten
     else:
         sharded = ' (sharded weights are not supported)' if list(folder.glob('*.index.json')) else ''
         raise CheckpointError(f'{folder} has no model.safetensors or pytorch_model.bin{sharded}')
-    model = TransformerLM(config)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f'{folder}: the weights file does not hold a dict of tensors')
     ours = state_dict_from_gpt2(state, config, f'the weights in {folder}')
+    implied, present = transformer_param_count(config), sum(v.numel() for v in ours.values())
+    if implied > present:                        # before allocating: config.json is untrusted input too
+        raise CheckpointError(f'{folder}: config.json says n_embd={config.d_model}, n_layer={config.num_layers}, '
+                              f'vocab_size={config.vocab_size} ({format_count(implied)} parameters, '
+                              f'{implied * 4 / 1e9:,.1f} GB) but the weights hold {format_count(present)}')
+    model = TransformerLM(config)
     try: model.load_state_dict(ours)
     except RuntimeError as e:
         first = (str(e).splitlines()[1:] or [str(e)])[0].strip()[:300]

@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/blocks.html.md"""
 
 # %% ../nbs/03_blocks.ipynb #8462a4a4
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, math, os
 from typing import NamedTuple, Optional
 
 import torch
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torch.utils.checkpoint import checkpoint
 
-from .core import ModelConfig
+from .core import ConfigError, ModelConfig
 from .attention import KVCache, MultiHeadAttention, StaticKVCache, rope_cos_sin
 from .performance import dropout
 
@@ -211,6 +211,26 @@ def _check_config(config: ModelConfig, token_counts=None):
                         f'but model.vocab_size is {config.vocab_size}')
     if problems: raise ValueError('\n'.join(problems))
 
+# %% ../nbs/03_blocks.ipynb #f4fc790f
+def _device_memory(device: torch.device) -> Optional[int]:
+    "Bytes of memory of `device`: physical memory for the CPU, the GPU's for CUDA; None when unknown."
+    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[1]
+    if device.type != 'cpu': return None
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return None
+
+def _check_memory(config: ModelConfig):
+    "A ConfigError, before anything is allocated, when the parameters cannot fit in the device's memory."
+    c, device = config, torch.get_default_device()
+    ff = 3 if c.activation == 'swiglu' else 2                          # SwiGLU's linear1 is d x 2F
+    at_least = c.vocab_size * c.d_model + c.num_layers * (4 * c.d_model ** 2 + ff * c.d_model * c.dim_feedforward)
+    need, have = at_least * torch.get_default_dtype().itemsize, _device_memory(device)
+    if have is not None and need > have:
+        raise ConfigError(f'model.d_model={c.d_model}, model.num_layers={c.num_layers}, model.dim_feedforward='
+                          f'{c.dim_feedforward}, model.vocab_size={c.vocab_size}: the parameters alone need at '
+                          f'least {need / 1e9:,.1f} GB ({at_least / 1e9:,.1f}G parameters); this machine\'s '
+                          f'{device.type} has {have / 1e9:,.1f} GB of memory: make the model smaller')
+
 # %% ../nbs/03_blocks.ipynb #8b3dda8d
 @torch.no_grad()
 def _check_inputs(model, input_ids, targets, attention_mask, kv_cache, past):
@@ -245,6 +265,7 @@ class TransformerLM(nn.Module):
                 ):
         super().__init__()
         _check_config(config, token_counts)
+        _check_memory(config)                    # before any allocation: a size the machine cannot hold
         if config.head == 'adaptive':   # the cutoffs go in the config: a checkpoint rebuilds the same shapes
             cutoffs = resolve_adaptive_cutoffs(config, token_counts)
             config = dataclasses.replace(config, adaptive_cutoffs=cutoffs)

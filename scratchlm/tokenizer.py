@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/tokenizer.html.md"""
 
 # %% ../nbs/01_tokenizer.ipynb #347421a7
 from __future__ import annotations
-import base64, codecs, hashlib, heapq, io, json, os, random, warnings
+import base64, codecs, errno, hashlib, heapq, io, json, os, random, shutil, warnings
 import multiprocessing as mp
 from collections import Counter, defaultdict, deque
 from contextlib import closing
@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 __all__ = ['GPT2_PATTERN', 'GPT4_PATTERN', 'DEFAULT_PATTERN', 'EOT', 'FORMAT', 'FORMAT_VERSION', 'TOKENS_FORMAT', 'text_to_bytes',
            'bytes_to_text', 'count_pairs', 'merge_pair', 'best_pair', 'merge_tokens', 'train_bpe_naive',
            'count_pretokens', 'train_bpe', 'Tokenizer', 'BPETokenizer', 'CharTokenizer', 'SentencePieceTokenizer',
-           'train_tokenizer', 'TokenizerFileError', 'tokenizer_from_dict', 'load_tokenizer', 'tokenizer_from_config',
-           'token_meta_path', 'token_dtype', 'write_token_file', 'open_token_file']
+           'train_tokenizer', 'TokenizerFileError', 'TokenizerWriteError', 'tokenizer_from_dict', 'load_tokenizer',
+           'fingerprint_of', 'tokenizer_from_config', 'token_meta_path', 'token_dtype', 'write_token_file',
+           'open_token_file']
 
 # %% ../nbs/01_tokenizer.ipynb #d7b59782
 def text_to_bytes(text: str  # Any Python string, lone surrogates included
@@ -719,13 +720,31 @@ def to_dict(self: Tokenizer) -> dict:
 @patch
 def save(self: Tokenizer, path  # The JSON file to write
         ):
-    "Write the tokenizer as JSON to `path` (atomically: a crash never leaves half a file)."
+    "Write the tokenizer as JSON to `path` (atomically: a crash never leaves half a file, a failure no .tmp)."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
-    os.replace(tmp, path)
+    text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding='utf-8')
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError): raise _write_error(path, e, f'about {len(text.encode()) / 1e6:,.1f} MB') from None
+        raise
     return path
+
+class TokenizerWriteError(TokenizerFileError):
+    "A tokenizer or token file that could not be written (a full disk, an unwritable place); nothing is left."
+
+def _write_error(path: Path, error: OSError, needs: str) -> TokenizerWriteError:
+    "One line for a failed write to `path`: on a full disk what it `needs` and the space free, else the OS's reason."
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        folder = next((p for p in [path.parent, *path.parents] if p.exists()), Path('.'))
+        free = shutil.disk_usage(folder).free
+        return TokenizerWriteError(f'cannot write {path}: the disk is full (it needs {needs}; {free / 1e6:,.1f} MB '
+                                   f'free in {folder}); free some space or write somewhere else')
+    return TokenizerWriteError(f'cannot write {path}: {error.strerror or error} ({error.filename or path})')
 
 # %% ../nbs/01_tokenizer.ipynb #baa323ff
 @patch
@@ -800,10 +819,14 @@ def load(cls: Tokenizer, path  # A file written by `Tokenizer.save`
 @patch(as_prop=True)
 def fingerprint(self: Tokenizer) -> str:
     "A stable hash of the tokenizer's content (its JSON, keys sorted): equal tokenizers, equal fingerprints."
-    if getattr(self, '_fingerprint', None) is None:
-        canon = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=True, separators=(',', ':'))
-        self._fingerprint = hashlib.sha256(canon.encode()).hexdigest()[:16]
+    if getattr(self, '_fingerprint', None) is None: self._fingerprint = fingerprint_of(self.to_dict())
     return self._fingerprint
+
+def fingerprint_of(d: dict  # `Tokenizer.to_dict()` output, e.g. as stored in a checkpoint
+                  ) -> str:
+    "The fingerprint of the tokenizer `d` describes, without rebuilding it."
+    canon = json.dumps(d, sort_keys=True, ensure_ascii=True, separators=(',', ':'))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 # %% ../nbs/01_tokenizer.ipynb #faef0ed7
 def tokenizer_from_config(cfg,  # A `TokenizerConfig`, the `tokenizer` section of a `Config`
@@ -899,8 +922,10 @@ def write_token_file(documents,  # Documents: an iterable of str
         tmp_meta.write_text(json.dumps(meta))
         os.replace(tmp_bin, path)
         os.replace(tmp_meta, token_meta_path(path))
-    except BaseException:
+    except BaseException as e:
         for t in (tmp_bin, tmp_meta): t.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_error(path, e, f'more than {n_tokens * np.dtype(dtype).itemsize / 1e6:,.1f} MB') from None
         raise
     return meta
 
