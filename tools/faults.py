@@ -85,14 +85,28 @@ class Case:
         return 'api' if self.py is not None else self.iface
 
 
-def C(id, iface, cls, desc, *argv, **kw): return Case(id, iface, cls, desc, argv=list(argv), **kw)
-def P(id, cls, desc, py, **kw): return Case(id, 'api', cls, desc, py=textwrap.dedent(py).strip(), **kw)
-
 LOADS = 'from scratchlm import TransformerLM\nm = TransformerLM.from_pretrained(CKPT)\n'
 TRAIN_API = "max_steps=2, batch_size=2, eval_interval=1, eval_steps=1, progress=False, out_dir=TMP + '/ft'"
 CKPT_ERR = dict(says_not=('weights_only=False',))
 OW, IN, NF, UC = 'earlier work overwritten', 'interrupts', 'non-finite settings', 'untrusted checkpoints'
 FS, CI, RB, MS = 'filesystem faults', 'corrupt inputs', 'resource blow-ups', 'messages'
+
+
+def C(id, iface, cls, desc, *argv, **kw): return Case(id, iface, cls, desc, argv=list(argv), **kw)
+
+
+def S(id, cls, setting, **kw):
+    "The tiny run with one bad `section.key=value`; the error names the key."
+    key = setting.split('=')[0].split('.')[-1]
+    return C(id, 'train', cls, setting, '{TINY}', setting, **{'says': (key,), **kw})
+
+
+def B(id, desc, kind, **kw):
+    "scratchlm-generate of a bad checkpoint file of `kind` (MAKERS)."
+    return C(id, 'generate', UC, desc, '--checkpoint', 'x.pth', '--prompt', 'Once', files={'x.pth': kind},
+             **{**CKPT_ERR, **kw})
+def P(id, cls, desc, py, **kw): return Case(id, 'api', cls, desc, py=textwrap.dedent(py).strip(), **kw)
+
 
 CASES = [
     # --- earlier work overwritten -------------------------------------------------------------------------
@@ -102,7 +116,7 @@ CASES = [
       'training.out_dir=mine', setup=('earlier_run:mine',), checks=('earlier_intact:mine',),
       says=('--resume', 'overwrite')),
     C('T-concurrent', 'train', OW, 'two runs started at once on the same out_dir', '{TINY}',
-      'training.max_steps=150', 'training.eval_interval=50', mode='concurrent',
+      'training.max_steps=60', 'training.eval_interval=30', mode='concurrent',
       says=('lock|another|already|running',)),
     C('T-resume', 'train', OW, '--resume of an earlier run continues it (a correct result)', '{TINY}',
       '--resume', 'training.max_steps=6', setup=('earlier_run',), expect='ok', checks=('finite', 'steps:6')),
@@ -125,22 +139,15 @@ CASES = [
       'training.max_steps=300', 'training.eval_interval=100', mode='sigint-resume', expect='ok',
       checks=('finite', 'steps:300')),
     # --- non-finite settings --------------------------------------------------------------------------------
-    C('T-lr-inf', 'train', NF, 'training.learning_rate=inf', '{TINY}', 'training.learning_rate=inf',
-      says=('learning_rate',), checks=('claims_exist',)),
-    C('T-lr-nan', 'train', NF, 'training.learning_rate=nan', '{TINY}', 'training.learning_rate=nan',
-      says=('learning_rate',)),
-    C('T-epochs-nan', 'train', NF, 'training.epochs=nan', '{TINY}', 'training.epochs=nan', says=('epochs',)),
-    C('T-wd-nan', 'train', NF, 'training.weight_decay=nan', '{TINY}', 'training.weight_decay=nan',
-      says=('weight_decay',)),
-    C('T-clip-nan', 'train', NF, 'training.grad_clip=nan', '{TINY}', 'training.grad_clip=nan',
-      says=('grad_clip',)),
-    C('T-minlr-inf', 'train', NF, 'training.min_lr_ratio=inf', '{TINY}', 'training.min_lr_ratio=inf',
-      says=('min_lr_ratio',)),
-    C('T-dropout-nan', 'train', NF, 'model.dropout=nan', '{TINY}', 'model.dropout=nan', says=('dropout',)),
-    C('T-validfrac-nan', 'train', NF, 'data.valid_fraction=nan', '{TINY}', 'data.valid_fraction=nan',
-      says=('valid_fraction',)),
-    C('T-smoothing-nan', 'train', NF, 'model.label_smoothing=nan', '{TINY}', 'model.label_smoothing=nan',
-      says=('label_smoothing',)),
+    S('T-lr-inf', NF, 'training.learning_rate=inf', checks=('claims_exist',)),
+    S('T-lr-nan', NF, 'training.learning_rate=nan'),
+    S('T-epochs-nan', NF, 'training.epochs=nan'),
+    S('T-wd-nan', NF, 'training.weight_decay=nan'),
+    S('T-clip-nan', NF, 'training.grad_clip=nan'),
+    S('T-minlr-inf', NF, 'training.min_lr_ratio=inf'),
+    S('T-dropout-nan', NF, 'model.dropout=nan'),
+    S('T-validfrac-nan', NF, 'data.valid_fraction=nan'),
+    S('T-smoothing-nan', NF, 'model.label_smoothing=nan'),
     C('T-loss-diverges', 'train', NF, 'learning_rate=1e30 (finite): the loss turns non-finite', '{TINY}',
       'training.learning_rate=1e30', 'training.grad_clip=0', 'training.max_steps=40',
       'training.eval_interval=20', says=('loss',), checks=('claims_exist',)),
@@ -155,27 +162,16 @@ CASES = [
     P('A-fit-lr-nan', NF, 'API: train(train_data=..., learning_rate=nan)',
       LOADS + f"m.train(train_data=CORPUS, learning_rate=float('nan'), {TRAIN_API})", says=('learning_rate',)),
     # --- untrusted checkpoints ------------------------------------------------------------------------------
-    C('G-ckpt-huge', 'generate', UC, "a checkpoint whose config says d_model 131072", '--checkpoint', 'x.pth',
-      '--prompt', 'Once', files={'x.pth': 'ckpt:huge'}, **CKPT_ERR),
-    C('G-ckpt-layers', 'generate', UC, 'a checkpoint whose config says 20000 layers (tensors for 1)',
-      '--checkpoint', 'x.pth', '--prompt', 'Once', files={'x.pth': 'ckpt:layers'}, **CKPT_ERR),
-    C('G-ckpt-list', 'generate', UC, "a checkpoint whose config is a list", '--checkpoint', 'x.pth',
-      '--prompt', 'Once', files={'x.pth': 'ckpt:config_list'}, **CKPT_ERR),
-    C('G-ckpt-model-str', 'generate', UC, "a checkpoint whose config's model section is a string",
-      '--checkpoint', 'x.pth', '--prompt', 'Once', files={'x.pth': 'ckpt:model_str'}, **CKPT_ERR),
-    C('G-ckpt-weights-list', 'generate', UC, "a checkpoint whose weights are a list", '--checkpoint', 'x.pth',
-      '--prompt', 'Once', files={'x.pth': 'ckpt:weights_list'}, **CKPT_ERR),
-    C('G-ckpt-shape', 'generate', UC, 'a checkpoint with a tensor of the wrong shape', '--checkpoint', 'x.pth',
-      '--prompt', 'Once', files={'x.pth': 'ckpt:shape'}, **CKPT_ERR),
-    C('G-ckpt-empty', 'generate', UC, 'a 0-byte .pth', '--checkpoint', 'x.pth', '--prompt', 'Once',
-      files={'x.pth': 'empty'}, **CKPT_ERR),
-    C('G-ckpt-random', 'generate', UC, 'a .pth of random bytes', '--checkpoint', 'x.pth', '--prompt', 'Once',
-      files={'x.pth': 'random'}, **CKPT_ERR),
-    C('G-ckpt-truncated', 'generate', UC, 'a .pth cut in half', '--checkpoint', 'x.pth', '--prompt', 'Once',
-      files={'x.pth': 'ckpt:truncated'}, **CKPT_ERR),
-    C('G-ckpt-pickle', 'generate', UC, 'a .pth whose pickle runs code when loaded unsafely', '--checkpoint',
-      'x.pth', '--prompt', 'Once', files={'x.pth': 'ckpt:pickle'}, checks=('no_marker',),
-      says_not=('weights_only=False',)),
+    B('G-ckpt-huge', "a checkpoint whose config says d_model 131072", 'ckpt:huge'),
+    B('G-ckpt-layers', 'a checkpoint whose config says 20000 layers (tensors for 1)', 'ckpt:layers'),
+    B('G-ckpt-list', "a checkpoint whose config is a list", 'ckpt:config_list'),
+    B('G-ckpt-model-str', "a checkpoint whose config's model section is a string", 'ckpt:model_str'),
+    B('G-ckpt-weights-list', "a checkpoint whose weights are a list", 'ckpt:weights_list'),
+    B('G-ckpt-shape', 'a checkpoint with a tensor of the wrong shape', 'ckpt:shape'),
+    B('G-ckpt-empty', 'a 0-byte .pth', 'empty'),
+    B('G-ckpt-random', 'a .pth of random bytes', 'random'),
+    B('G-ckpt-truncated', 'a .pth cut in half', 'ckpt:truncated'),
+    B('G-ckpt-pickle', 'a .pth whose pickle runs code when loaded unsafely', 'ckpt:pickle', checks=('no_marker',)),
     C('G-tok-swapped', 'generate', UC, "a save_pretrained folder with another run's tokenizer (same size)",
       '--checkpoint', 'folder', '--prompt', 'It was', setup=('swapped_folder',), says=('tokenizer',)),
     P('A-tok-swapped', UC, "API: from_pretrained of a folder with another run's tokenizer (same size)",
@@ -298,23 +294,15 @@ CASES = [
       LOADS + "out = m.generate(prompt='Once', max_new_tokens=8, seed=0)\n"
               "assert isinstance(out, str) and out.startswith('Once') and len(out) > 4", expect='ok'),
     # --- resource blow-ups ----------------------------------------------------------------------------------
-    C('T-dmodel-huge', 'train', RB, 'model.d_model=131072', '{TINY}', 'model.d_model=131072',
-      says=('d_model', 'GB')),
-    C('T-batch-huge', 'train', RB, 'training.batch_size=1000000', '{TINY}', 'training.batch_size=1000000',
-      says=('batch_size',)),
-    C('T-ff-huge', 'train', RB, 'model.dim_feedforward=1000000000', '{TINY}', 'model.dim_feedforward=1000000000',
-      says=('dim_feedforward', 'GB')),
-    C('T-block-huge', 'train', RB, 'model.block_size=100000000', '{TINY}', 'model.block_size=100000000',
-      says=('block_size',)),
-    C('T-accum-zero', 'train', RB, 'training.gradient_accumulation_steps=0', '{TINY}',
-      'training.gradient_accumulation_steps=0', says=('gradient_accumulation_steps',)),
-    C('T-dmodel-zero', 'train', RB, 'model.d_model=0', '{TINY}', 'model.d_model=0', says=('d_model',)),
-    C('T-batch-zero', 'train', RB, 'training.batch_size=0', '{TINY}', 'training.batch_size=0',
-      says=('batch_size',)),
-    C('T-steps-negative', 'train', RB, 'training.max_steps=-5', '{TINY}', 'training.max_steps=-5',
-      says=('max_steps',)),
-    C('T-eval-interval-zero', 'train', RB, 'training.eval_interval=0', '{TINY}', 'training.eval_interval=0',
-      says=('eval_interval',)),
+    S('T-dmodel-huge', RB, 'model.d_model=131072', says=('d_model', 'GB')),
+    S('T-batch-huge', RB, 'training.batch_size=1000000'),
+    S('T-ff-huge', RB, 'model.dim_feedforward=1000000000', says=('dim_feedforward', 'GB')),
+    S('T-block-huge', RB, 'model.block_size=100000000'),
+    S('T-accum-zero', RB, 'training.gradient_accumulation_steps=0'),
+    S('T-dmodel-zero', RB, 'model.d_model=0'),
+    S('T-batch-zero', RB, 'training.batch_size=0'),
+    S('T-steps-negative', RB, 'training.max_steps=-5'),
+    S('T-eval-interval-zero', RB, 'training.eval_interval=0'),
     C('K-vocab-zero', 'train-tokenizer', RB, '--vocab-size 0', '--data', '{corpus}', '--vocab-size', '0',
       '--out', 'tok.json', '--quiet', says=('--vocab-size',)),
     C('K-min-freq-negative', 'train-tokenizer', RB, '--min-frequency -3', '--data', '{corpus}', '--vocab-size',
@@ -777,9 +765,22 @@ def run_case(case: Case, base: Path, info: dict, work: Path) -> dict:
                 message=message_of(outcome, out, err)[:300], problems=problems, stderr_tail=err[-600:])
 
 
+def prepare(pythonpath: Optional[str] = None  # The checkout to measure; default: this process's PYTHONPATH
+           ) -> Path:
+    "A work folder with the fixtures made, for several `run(..., work=)` calls; remove it when done."
+    global PYTHONPATH
+    if pythonpath is not None: PYTHONPATH = str(pythonpath)
+    work = Path(tempfile.mkdtemp(prefix='scratchlm-faults-'))
+    (work / 'fixtures').mkdir()
+    info = make_fixtures(work / 'fixtures')
+    (work / 'fixtures' / 'info.json').write_text(json.dumps(info))
+    return work
+
+
 def run(ids: Optional[list] = None,  # Case ids; default: all
-        log=print,  # Called with one line per case as it ends
-        pythonpath: Optional[str] = None  # The checkout to measure; default: the PYTHONPATH of this process
+        log=lambda line: print(line, flush=True),  # Called with one line per case as it ends
+        pythonpath: Optional[str] = None,  # The checkout to measure; default: this process's PYTHONPATH
+        work: Optional[Path] = None  # A folder from `prepare` (kept); default: a new one (removed)
        ) -> list:
     "Run the cases (all, or those of `ids`) and return one result dict per case."
     global PYTHONPATH
@@ -787,34 +788,40 @@ def run(ids: Optional[list] = None,  # Case ids; default: all
     cases = [c for c in CASES if ids is None or c.id in ids]
     unknown = set(ids or ()) - {c.id for c in cases}
     if unknown: raise ValueError(f"unknown case(s) {', '.join(sorted(unknown))}")
-    work = Path(tempfile.mkdtemp(prefix='scratchlm-faults-'))
+    own = work is None
+    if own:
+        work = Path(tempfile.mkdtemp(prefix='scratchlm-faults-'))
+        (work / 'fixtures').mkdir()
+    base = Path(work) / 'fixtures'
     try:
-        base = work / 'fixtures'
-        base.mkdir()
-        t0, info = time.perf_counter(), {}
-        if any(needs_fixtures(c) for c in cases):
+        info = json.loads((base / 'info.json').read_text()) if (base / 'info.json').exists() else {}
+        if not info and any(needs_fixtures(c) for c in cases):
+            t0 = time.perf_counter()
             info = make_fixtures(base)
             log(f'fixtures made in {time.perf_counter() - t0:.0f}s')
         results = []
         for c in cases:
-            r = run_case(c, base, info, work)
+            r = run_case(c, base, info, Path(work))
             log(f"{r['id']:24} {r['outcome']:12} {'pass' if r['passed'] else 'FAIL'} {r['seconds']:5.1f}s  "
                 f"{r['message'][:100]}")
             results.append(r)
         return results
-    finally: shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if own: shutil.rmtree(work, ignore_errors=True)
 
 
 def table(results: list, markdown: bool = False) -> str:
     "The results as a text (or Markdown) table."
     cols = ['id', 'interface', 'cls', 'outcome', 'expected', 'passed', 'message']
     heads = ['id', 'interface', 'class', 'outcome', 'expected', 'pass', 'message (first line) / problems']
+    if any('before' in r for r in results):
+        cols.insert(3, 'before'); heads.insert(3, 'before')
     def cell(r, c):
         if c == 'passed': return 'yes' if r['passed'] else 'NO'
         if c == 'message':
             m = r['message'] + (f" [{'; '.join(r['problems'])}]" if r['problems'] else '')
             return m.replace('|', '\\|') if markdown else m[:110]
-        return str(r[c])
+        return str(r.get(c, '-'))
     rows = [[cell(r, c) for c in cols] for r in results]
     if markdown:
         return '\n'.join(['| ' + ' | '.join(heads) + ' |', '|' + '---|' * len(heads)] +
@@ -839,6 +846,7 @@ def main(argv=None):
     p.add_argument('--only', help='comma-separated case ids')
     p.add_argument('--json', help='write the results as JSON here')
     p.add_argument('--markdown', help='write the table as Markdown here')
+    p.add_argument('--before', help="a JSON file of an earlier run: its outcomes become a 'before' column")
     p.add_argument('--list', action='store_true', help='list the cases and exit')
     a = p.parse_args(argv)
     if a.list:
@@ -850,6 +858,9 @@ def main(argv=None):
     t0 = time.perf_counter()
     results = run(ids)
     seconds = time.perf_counter() - t0
+    if a.before:
+        earlier = {r['id']: r['outcome'] for r in json.loads(Path(a.before).read_text())['results']}
+        for r in results: r['before'] = earlier.get(r['id'], 'not run')
     print('\n' + table(results) + '\n\n' + summary(results) + f' ({seconds:.0f}s)')
     meta = dict(checkout=checkout, seconds=round(seconds), cpu=_cpu(), python=sys.version.split()[0],
                 summary=summary(results))
