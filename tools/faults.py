@@ -300,7 +300,7 @@ CASES = [
     S('T-dmodel-huge', RB, 'model.d_model=131072', says=('d_model', 'GB')),
     S('T-batch-huge', RB, 'training.batch_size=1000000'),
     S('T-ff-huge', RB, 'model.dim_feedforward=1000000000', says=('dim_feedforward', 'GB')),
-    S('T-block-huge', RB, 'model.block_size=100000000'),
+    S('T-block-huge', RB, 'model.block_size=10000000000'),
     S('T-accum-zero', RB, 'training.gradient_accumulation_steps=0'),
     S('T-dmodel-zero', RB, 'model.d_model=0'),
     S('T-batch-zero', RB, 'training.batch_size=0'),
@@ -871,9 +871,14 @@ def main(argv=None):
     meta = dict(checkout=checkout, seconds=round(seconds), cpu=_cpu(), python=sys.version.split()[0],
                 summary=summary(results))
     if a.json: Path(a.json).write_text(json.dumps(dict(meta, results=results), indent=1, ensure_ascii=False))
-    if a.markdown:
-        Path(a.markdown).write_text(f"Fault cases against {checkout} ({meta['cpu']}, {seconds:.0f}s): "
-                                    f"{meta['summary']}.\n\n{table(results, markdown=True)}\n", encoding='utf-8')
+    if a.markdown: write_markdown(a.markdown, dict(meta, results=results))
+
+
+def write_markdown(path, run: dict):
+    "Write the table of a run (the dict of `--json`) as Markdown, with a header line."
+    note = f" {run['note']}" if run.get('note') else ''
+    Path(path).write_text(f"Fault cases against {run['checkout']} ({run['cpu']}, {run['seconds']}s): "
+                          f"{run['summary']}.{note}\n\n{table(run['results'], markdown=True)}\n", encoding='utf-8')
 
 
 def _cpu() -> str:
