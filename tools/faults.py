@@ -77,7 +77,8 @@ class Case:
     files: dict = dataclasses.field(default_factory=dict)   # case-folder path -> kind of file (MAKERS)
     setup: tuple = ()              # SETUPS steps, in order
     checks: tuple = ()             # CHECKS, 'name' or 'name:argument'
-    mode: str = 'run'              # 'run', 'sigint', 'sigterm', 'sigint2', 'sigint-resume', 'concurrent'
+    mode: str = 'run'              # 'run', 'sigint', 'sigterm', 'sigint2', 'sigint-resume', 'sigkill-resume',
+                                   # 'concurrent'
     rc: Optional[int] = None       # the exit status `ok` needs (default 0)
     fsize: Optional[str] = None    # RLIMIT_FSIZE of the run: 'ckpt/N' (of the tiny checkpoint's size) or bytes
     timeout: int = 120
@@ -141,6 +142,9 @@ CASES = [
       'training.max_steps=300', 'training.epochs=100', 'training.eval_interval=100', mode='sigint-resume',
       expect='ok',
       checks=('finite', 'steps:300')),
+    C('T-kill-resume', 'train', IN, 'SIGKILL after the first checkpoint, then --resume (a stale lock)', '{TINY}',
+      'training.max_steps=60', 'training.epochs=100', 'training.eval_interval=10', mode='sigkill-resume',
+      expect='ok', checks=('finite', 'steps:60')),
     # --- non-finite settings --------------------------------------------------------------------------------
     S('T-lr-inf', NF, 'training.learning_rate=inf', checks=('claims_exist',)),
     S('T-lr-nan', NF, 'training.learning_rate=nan'),
@@ -695,6 +699,14 @@ def _run_case(case: Case, argv: list, env: dict, tmp: Path, limits) -> tuple:
         if ra[0] != 0 and rb[0] != 0: return 1, ra[1] + rb[1], ra[2] + '\n' + rb[2], False
         return ra if ra[0] != 0 else rb           # the one that refused
     proc = popen()
+    if case.mode == 'sigkill-resume':       # dies without a word after its first checkpoint: its lock is stale
+        t0 = time.time()
+        while time.time() - t0 < case.timeout and proc.poll() is None and not (tmp / RUN / 'last.pth').exists():
+            time.sleep(0.05)
+        proc.kill()
+        first = finish(proc, case.timeout)
+        rc, out, err, hung = finish(popen(argv + ['--resume']), case.timeout)
+        return rc, first[1] + out, first[2] + err, hung
     if not _wait_for_metrics(proc, tmp / RUN, case.timeout):
         rc, out, err, hung = finish(proc, case.timeout)
         return rc, out, err + '\n[harness: the run logged no loss before it ended]', hung
