@@ -74,7 +74,7 @@ class Case:
     expect: str = 'clear error'    # the good outcome(s), '|'-separated
     says: tuple = ()               # words an error line must contain; each entry 'a|b' = a or b
     says_not: tuple = ()           # words no output may contain
-    files: dict = dataclasses.field(default_factory=dict)   # case-folder path -> kind of file (MAKERS)
+    files: dict = dataclasses.field(default_factory=dict)   # case-folder path -> kind of file (make_file)
     setup: tuple = ()              # SETUPS steps, in order
     checks: tuple = ()             # CHECKS, 'name' or 'name:argument'
     mode: str = 'run'              # 'run', 'sigint', 'sigterm', 'sigint2', 'sigint-resume', 'sigkill-resume',
@@ -105,7 +105,7 @@ def S(id, cls, setting, **kw):
 
 
 def B(id, desc, kind, **kw):
-    "scratchlm-generate of a bad checkpoint file of `kind` (MAKERS)."
+    "scratchlm-generate of a bad checkpoint file of `kind` (make_file)."
     return C(id, 'generate', UC, desc, '--checkpoint', 'x.pth', '--prompt', 'Once', files={'x.pth': kind},
              **{**CKPT_ERR, **kw})
 def P(id, cls, desc, py, **kw): return Case(id, 'api', cls, desc, py=textwrap.dedent(py).strip(), **kw)
@@ -363,7 +363,7 @@ CASES = [
 
 # ----------------------------------------------------------------------------------------------- fixtures
 FIXTURE_SCRIPT = r'''
-import json, os, sys, subprocess, torch
+import sys
 from pathlib import Path
 from scratchlm.core import stories
 base = Path(sys.argv[1])
@@ -374,7 +374,7 @@ texts = stories(60, seed=1)
 '''
 
 FIXTURE_SCRIPT_2 = r'''
-import json, pickle, sys, zipfile, io, torch
+import json, sys, torch
 from pathlib import Path
 from scratchlm import TransformerLM
 from scratchlm.tokenizer import load_tokenizer
