@@ -359,7 +359,7 @@ def _assemble(cfg: Config, progress: bool, model, train_data, valid_data, tokeni
         add_lora(model, t.lora_rank, t.lora_alpha, t.lora_targets)
     return Built(model, train_ds, valid_ds, tokenizer, cfg)
 
-# %% ../nbs/05_trainer.ipynb #54d8ac09
+# %% ../nbs/05_trainer.ipynb #935e059f
 def activation_bytes(model_config: ModelConfig,  # The model's configuration
                      batch_size: int,  # Windows per micro-batch
                      context: int,  # Tokens per window
@@ -669,7 +669,7 @@ def resume(self: Trainer,
     self.resumed = True                        # `fit` may continue in this out_dir
     return self
 
-# %% ../nbs/05_trainer.ipynb #0d724914
+# %% ../nbs/05_trainer.ipynb #844650bc
 class RunRefused(ConfigError):
     "A run that cannot start in its `training.out_dir`; the message says why and what to do instead."
 
@@ -686,7 +686,8 @@ def _process_alive(pid: int) -> bool:
 class RunLock:
     "The lock file of a run's folder: created with O_EXCL, holding pid and host, removed on release."
     def __init__(self, out_dir):  # The run's folder
-        self.path, self.held = (Path(out_dir) / LOCK_FILE).absolute(), False
+        self.path, self.held, self.nested = (Path(out_dir) / LOCK_FILE).absolute(), False, False
+        self.made: list = []                          # folders made for the run: removed if left empty
 
     def _owner(self) -> dict:
         "The pid and host in the lock file ({} if it cannot be read after a moment)."
@@ -702,7 +703,7 @@ class RunLock:
         if self.held: return self
         if key in _held_locks:
             _held_locks[key] += 1
-            self.held = True
+            self.held = self.nested = True            # this process claimed the folder before
             return self
         me = dict(pid=os.getpid(), host=socket.gethostname())
         while True:
@@ -733,11 +734,14 @@ class RunLock:
         if _held_locks[key] == 0:
             del _held_locks[key]
             with contextlib.suppress(FileNotFoundError): self.path.unlink()
+            for folder in self.made:                  # a run that failed before writing leaves no trace
+                try: folder.rmdir()
+                except OSError: break
 
     def __enter__(self): return self.acquire()
     def __exit__(self, *exc): self.release()
 
-# %% ../nbs/05_trainer.ipynb #4a0af04f
+# %% ../nbs/05_trainer.ipynb #479f68a9
 RUN_FILES = ('best_model.pth', 'last.pth', 'metrics.jsonl')   # what makes a folder hold a run
 
 def claim_out_dir(out_dir,  # The run's folder, `training.out_dir`
@@ -749,12 +753,15 @@ def claim_out_dir(out_dir,  # The run's folder, `training.out_dir`
     folder, setting = Path(out_dir), 'training.out_dir' if cli else 'out_dir'
     if folder.exists() and not folder.is_dir():
         raise RunRefused(f'{setting}={out_dir} is a file, not a folder; give a folder for the checkpoints')
+    made = [f for f in (folder, *folder.parents) if not f.exists()]   # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
         lock = RunLock(folder).acquire()                 # creating the lock file proves the folder writable
+        if not lock.nested: lock.made = made
     except OSError as e:
         raise RunRefused(f'{setting}={out_dir} cannot be written ({e.strerror}); give a folder you can '
                          f'write to') from None
+    if lock.nested: return lock                          # claimed already (scratchlm-train, then Trainer.fit)
     earlier = [n for n in RUN_FILES if (folder / n).exists()]
     if earlier and not resuming:
         if not overwrite:
@@ -766,7 +773,7 @@ def claim_out_dir(out_dir,  # The run's folder, `training.out_dir`
         for name in (*RUN_FILES, 'training.png'): (folder / name).unlink(missing_ok=True)
     return lock
 
-# %% ../nbs/05_trainer.ipynb #d06cd94d
+# %% ../nbs/05_trainer.ipynb #e39f28b5
 @patch
 @contextlib.contextmanager
 def _claimed_out_dir(self: Trainer):
@@ -785,7 +792,7 @@ def _claimed_out_dir(self: Trainer):
     finally:
         if lock: lock.release()
 
-# %% ../nbs/05_trainer.ipynb #8851bacd
+# %% ../nbs/05_trainer.ipynb #d8f13e88
 class TrainingInterrupted(KeyboardInterrupt):
     "Raised by `Trainer.fit` after a SIGINT or SIGTERM, once the step is finished and `last.pth` saved."
     def __init__(self, signum: int,  # The signal that stopped the run
