@@ -60,7 +60,7 @@ def tokenizer_parser() -> argparse.ArgumentParser:
     arg('--quiet', action='store_true', help='no progress bars')
     return p
 
-# %% ../nbs/08_cli.ipynb #5853f416
+# %% ../nbs/08_cli.ipynb #4134eb92
 def _check_out_file(out: str,  # The file a command will write
                     flag: str = '--out'):  # The option that named it
     "Refuse an output path that is a folder or cannot be written, before any work starts."
@@ -322,6 +322,7 @@ _FLAGS = {'max_new_tokens': '--max-length', 'max_length': '--max-length', 'tempe
 def _in_flags(message: str) -> str:
     "An error of the generation API in the command's words: its flags instead of the parameters."
     message = message.replace(' or use max_new_tokens', '')       # the command has --max-length only
+    message = message.replace(' or None', ' (or left out)')          # None is Python's word for no flag
     return re.sub(r'\b(' + '|'.join(_FLAGS) + r')\b', lambda m: _FLAGS[m.group(1)], message)
 
 def _echo(prompt: str, limit: int = 1000) -> str:
