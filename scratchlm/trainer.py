@@ -669,7 +669,7 @@ def resume(self: Trainer,
     self.resumed = True                        # `fit` may continue in this out_dir
     return self
 
-# %% ../nbs/05_trainer.ipynb #844650bc
+# %% ../nbs/05_trainer.ipynb #1abd480f
 class RunRefused(ConfigError):
     "A run that cannot start in its `training.out_dir`; the message says why and what to do instead."
 
@@ -683,6 +683,7 @@ def _process_alive(pid: int) -> bool:
     except PermissionError: return True                      # it runs, under another user
     return True
 
+# %% ../nbs/05_trainer.ipynb #f1629456
 class RunLock:
     "The lock file of a run's folder: created with O_EXCL, holding pid and host, removed on release."
     def __init__(self, out_dir):  # The run's folder
@@ -792,7 +793,7 @@ def _claimed_out_dir(self: Trainer):
     finally:
         if lock: lock.release()
 
-# %% ../nbs/05_trainer.ipynb #d8f13e88
+# %% ../nbs/05_trainer.ipynb #fdc19330
 class TrainingInterrupted(KeyboardInterrupt):
     "Raised by `Trainer.fit` after a SIGINT or SIGTERM, once the step is finished and `last.pth` saved."
     def __init__(self, signum: int,  # The signal that stopped the run
@@ -806,6 +807,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 class NonFiniteLoss(ConfigError):
     "Raised by `Trainer.fit` after `training.max_nonfinite_steps` steps in a row with a NaN or infinite loss."
 
+# %% ../nbs/05_trainer.ipynb #60f2f581
 @patch
 @contextlib.contextmanager
 def _stop_on_signals(self: Trainer):
