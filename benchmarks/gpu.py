@@ -128,7 +128,8 @@ def make_trainer(name: str, precision: str, compile: bool, work: Path, batch_siz
     cfg.training = dataclasses.replace(
         t, device=ARGS.device, precision=precision, compile=compile, max_steps=max_steps,
         batch_size=batch_size or t.batch_size, gradient_accumulation_steps=accumulation or t.gradient_accumulation_steps,
-        epochs=10**6, eval_interval=10**9, eval_steps=2, log_interval=5, warmup_steps=10, out_dir=str(work / f'run-{name}'))
+        epochs=10**6, eval_interval=10**9, eval_steps=2, log_interval=5, warmup_steps=10, out_dir=str(work / f'run-{name}'),
+        overwrite=True)   # the eager and the compiled utilization runs of a config share its folder
     B, V = cfg.model.block_size, cfg.model.vocab_size
     need = (cfg.training.batch_size * cfg.training.gradient_accumulation_steps * 64 + 1) * B   # 64 steps' windows
     train = TokenDataset(token_file(work / f'{name}-{V}-train.bin', V, need), B, mode='sequential')

@@ -18,7 +18,7 @@ from .model import LMOutput, TransformerLM, chunked_lm_loss
 from .checkpoint import CheckpointError, CheckpointWriteError, load_checkpoint
 from .data import (DataError, DocumentDataset, StreamingTokenDataset, TokenDataset, download, prepare,
                    read_documents, write_documents)
-from .trainer import Built, MuonWithAdamW, Trainer, build_training
+from .trainer import Built, MuonWithAdamW, NonFiniteLoss, RunRefused, Trainer, TrainingInterrupted, build_training
 from .generation import SamplingConfig, StaticCache, decode_steps
 from .hf import load_gpt2, load_gpt2_tokenizer, save_gpt2, save_gpt2_tokenizer
 from .lora import LoRALinear, add_lora, merge_lora
@@ -40,6 +40,7 @@ __all__ = [
     'StreamingTokenDataset', 'download', 'CheckpointError', 'load_checkpoint', 'CheckpointWriteError',
     # training (05_trainer, 06_distributed)
     'Trainer', 'build_training', 'Built', 'MuonWithAdamW', 'init_distributed', 'wrap_model',
+    'RunRefused', 'TrainingInterrupted', 'NonFiniteLoss',
     # generation (07_generation)
     'SamplingConfig', 'decode_steps', 'StaticCache',
     # Hugging Face GPT-2 folders and tokenizer files (07c_huggingface)

@@ -78,7 +78,8 @@ def tiny_distributed_config(work_dir,  # Folder for the run and its data cache
                                        gradient_accumulation_steps=accumulation, eval_interval=eval_interval,
                                        log_interval=1, grad_clip=0.0, optimizer=optimizer,
                                        learning_rate=0.1 if optimizer == 'sgd' else 1e-2,
-                                       lr_schedule='constant')   # a step's rate must not depend on max_steps
+                                       lr_schedule='constant',   # a step's rate must not depend on max_steps
+                                       overwrite=True)   # the equality tests may train twice in one folder
     cfg.distributed = DistributedConfig(strategy=strategy)
     return cfg
 

@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #a8d68314
 from __future__ import annotations
-import argparse, contextlib, dataclasses, os, sys, time, warnings
+import argparse, contextlib, dataclasses, math, os, re, shlex, signal, sys, time, warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -60,15 +60,42 @@ def tokenizer_parser() -> argparse.ArgumentParser:
     arg('--quiet', action='store_true', help='no progress bars')
     return p
 
+# %% ../nbs/08_cli.ipynb #4134eb92
+def _check_out_file(out: str,  # The file a command will write
+                    flag: str = '--out'):  # The option that named it
+    "Refuse an output path that is a folder or cannot be written, before any work starts."
+    path = Path(out)
+    if path.is_dir():
+        raise ValueError(f"{flag} {out} is a folder; give a file name, e.g. {path / 'tokenizer.json'}")
+    probe = path.with_name(f'.{path.name}.{os.getpid()}.probe')
+    folder = next((f for f in path.parents if f.exists()), None)         # the nearest existing folder above
+    if folder is not None and not folder.is_dir():
+        raise ValueError(f'{flag} {out} cannot be written: {folder} is a file, not a folder')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f'{flag} {out} cannot be written ({e.strerror}); give a path you can write to') from None
+
+@contextlib.contextmanager
+def _interrupts(what_is_lost: str):  # What an interrupt here leaves undone, for the message
+    "A Ctrl-C in this block ends the command with one line and status 130, not a traceback."
+    try: yield
+    except KeyboardInterrupt:
+        print(f'interrupted: stopped at once; {what_is_lost}', file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
+
 # %% ../nbs/08_cli.ipynb #c5250e4d
 def tokenizer_main(argv=None  # The arguments; default: the command line's
                   ):
     "Entry point of `scratchlm-train-tokenizer`: train a tokenizer on files in any supported format, save it."
     a = tokenizer_parser().parse_args(argv)
     t0 = time.perf_counter()
-    with user_errors(ValueError):
+    with user_errors(ValueError, OSError), _interrupts('no tokenizer was written'):
         from scratchlm.data import read_documents            # 04_data: every format, with counted skips
         if not a.data: raise ValueError('--data is required: give one or more files, folders or globs')
+        _check_out_file(a.out)                                 # before the work, not after it
         docs = read_documents(a.data, text_column=a.text_column,
                               txt_mode=_SPLIT_TO_TXT_MODE[a.split] if a.split else a.txt_mode)
         with warnings.catch_warnings(record=True) as caught:
@@ -91,9 +118,24 @@ def run_training(cfg: Config,  # The configuration to run
                  explicit=()  # Training settings given on the command line (a fine-tune fills the others)
                 ) -> dict:
     "Train the tokenizer if needed, prepare the data, train, evaluate, save and print a sample."
+    from scratchlm.trainer import claim_out_dir, FINETUNE_DEFAULTS
+    t0 = time.perf_counter()
+    out_dir = FINETUNE_DEFAULTS['out_dir'] if init_from and 'out_dir' not in explicit else cfg.training.out_dir
+    if init_from: _check_out_dir(dataclasses.replace(cfg, training=dataclasses.replace(cfg.training,
+                                                                                      out_dir=out_dir)), init_from)
+    last = Path(out_dir) / 'last.pth'
+    restarted = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')) > 0   # torchrun restarted the job
+    if resume and not last.exists():
+        raise ConfigError(f'--resume: no checkpoint at {last} to continue from; start without --resume, or '
+                          f'set training.out_dir to the folder of the run to continue')
+    with (claim_out_dir(out_dir, resuming=resume or restarted, overwrite=cfg.training.overwrite, cli=True)
+          if int(os.environ.get('RANK', '0')) == 0 else contextlib.nullcontext()):   # rank 0 holds the folder
+        return _train(cfg, resume or (restarted and last.exists()), prompt, progress, init_from, explicit, t0)
+
+def _train(cfg: Config, resume: bool, prompt, progress: bool, init_from, explicit, t0: float) -> dict:
+    "`run_training`'s work, once the folder is claimed."
     from scratchlm.distributed import init_distributed, cleanup_distributed, wrap_model
     from scratchlm.trainer import Trainer, build_training
-    t0 = time.perf_counter()
     info = init_distributed(cfg.distributed, cfg.training.device)
     try:
         if info.world_size > 1:
@@ -102,15 +144,14 @@ def run_training(cfg: Config,  # The configuration to run
         start = TransformerLM.from_pretrained(init_from) if init_from else None
         built = build_training(cfg, progress=progress, model=start, explicit=explicit)   # rank 0 first
         model, train_data, valid_data, tokenizer, cfg = built
-        if init_from: _check_out_dir(cfg, init_from)
         trainer = Trainer(model, cfg, train_data, valid_data, tokenizer=tokenizer,
                           callbacks=_fault_injection(info.rank),          # SCRATCHLM_FAULT_INJECT
                           wrap=lambda m: wrap_model(m, cfg.distributed, cfg.training.precision, info.device))
         last = Path(cfg.training.out_dir) / 'last.pth'
-        restarted = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')) > 0 and last.exists()
-        if resume or restarted:
+        if resume:
             trainer.resume(last)
             if info.is_main: print(f'resumed from {last} at step {trainer.state.step}', file=sys.stderr)
+        else: trainer._truncate_metrics(0)       # a restarted job that never saved: its first attempt's records
         metrics = trainer.fit(progress=progress)
         result = dict(metrics, steps=trainer.state.step, seconds=time.perf_counter() - t0,
                       out_dir=str(trainer.out_dir))
@@ -126,11 +167,11 @@ def _report(cfg: Config, trainer: Trainer, metrics: dict, result: dict, prompt: 
     if not cfg.data.paths and 'val_bpb' in metrics:
         print(f"the built-in corpus's entropy is {corpus_entropy(1000)['bits_per_char']:.3f} bits per byte: "
               f"no model can go below it")
-    best_path = trainer.out_dir / 'best_model.pth'
-    if not best_path.exists(): best_path = trainer.out_dir / 'last.pth'   # no validation: the last is the one
-    print(f"checkpoints: {trainer.out_dir / 'best_model.pth'} (best), {trainer.out_dir / 'last.pth'} (last); "
-          f"metrics: {trainer.out_dir / 'metrics.jsonl'}")
-    if prompt:
+    best_path, last_path = trainer.out_dir / 'best_model.pth', trainer.out_dir / 'last.pth'
+    written = [f'{p} ({kind})' for p, kind in ((best_path, 'best'), (last_path, 'last')) if p.exists()]
+    print(f"checkpoints: {', '.join(written) or 'none written'}; metrics: {trainer.out_dir / 'metrics.jsonl'}")
+    if not best_path.exists(): best_path = last_path                      # no validation: the last is the one
+    if prompt and best_path.exists():
         best = TransformerLM.from_pretrained(best_path)
         text = best.generate(prompt=prompt, max_new_tokens=200, temperature=0.7, top_k=50,
                              seed=cfg.training.seed)
@@ -152,6 +193,8 @@ def train_parser() -> argparse.ArgumentParser:
     arg('--valid-data', nargs='+', help='held-out validation text; default: a share of --data')
     arg('--text-column', help='column holding the text in csv/tsv/parquet/arrow/jsonl files')
     arg('--resume', action='store_true', help='continue from the last checkpoint in training.out_dir')
+    arg('--overwrite', action='store_true', help='replace the earlier run in training.out_dir (its checkpoints '
+                                                  'and metrics); the same as training.overwrite=true')
     arg('--init-from', help="fine-tune this checkpoint (its weights and tokenizer; model.* and tokenizer.* "
                             "cannot change); writes to training.out_dir, default: finetune")
     arg('--prompt', default='Once upon a time', help='prompt of the sample printed at the end; empty: none')
@@ -162,18 +205,41 @@ def train_parser() -> argparse.ArgumentParser:
 def train_main(argv=None  # The arguments; default: the command line's
               ):
     "Entry point of `scratchlm-train`: options and `section.key=value` overrides in any order."
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     a = train_parser().parse_intermixed_args(argv)
     from scratchlm.data import DataError                 # the data pipeline comes with the training job
-    with user_errors(DataError):
+    from scratchlm.trainer import TrainingInterrupted
+    with user_errors(DataError, OSError), _interrupts('the checkpoints already written are whole'):
+        _check_data_args(a)
+        if a.resume and a.overwrite: raise ConfigError('give --resume (continue the run in training.out_dir) '
+                                                       'or --overwrite (replace it), not both')
         cfg = load_config(a.config, overrides=a.overrides)
         if a.data: cfg.data.paths = list(a.data)
         if a.valid_data: cfg.data.valid_paths = list(a.valid_data)
         if a.text_column: cfg.data.text_column = a.text_column
+        if a.overwrite: cfg.training.overwrite = True
         keys = [o.split('=', 1)[0] for o in a.overrides]
         if a.init_from: _check_init_overrides(a.init_from, keys)
         explicit = [k.split('.', 1)[1] for k in keys if k.startswith('training.')]
-        run_training(cfg, resume=a.resume, prompt=a.prompt or None, progress=not a.quiet,
-                     init_from=a.init_from, explicit=explicit)
+        try:
+            run_training(cfg, resume=a.resume, prompt=a.prompt or None, progress=not a.quiet,
+                         init_from=a.init_from, explicit=explicit)
+        except TrainingInterrupted as e:
+            if int(os.environ.get('RANK', '0')) == 0:
+                again = [x for x in argv if x != '--overwrite'] + ([] if a.resume else ['--resume'])
+                print(f'{signal.Signals(e.signum).name}: stopped after step {e.step} and saved {e.path}; resume '
+                      f'with: scratchlm-train {shlex.join(again)}', file=sys.stderr)
+            sys.exit(e.exit_code)
+
+_SETTING = re.compile(r'[A-Za-z_]\w*\.[A-Za-z_]\w*=.*')      # section.key=value
+
+def _check_data_args(a):
+    "Refuse a --data/--valid-data path that does not exist and reads as an override (placed after --data)."
+    for flag, paths in (('--data', a.data), ('--valid-data', a.valid_data)):
+        for p in paths or []:
+            if _SETTING.fullmatch(p) and not os.path.exists(p):
+                raise ConfigError(f'{flag} {p}: no such file, and it looks like a setting; put section.key=value '
+                                  f'overrides before {flag}, or end its list with --')
 
 # %% ../nbs/08_cli.ipynb #bd361d70
 def _check_init_overrides(init_from: str, keys: list):
@@ -231,19 +297,38 @@ def generate_main(argv=None  # The arguments; default: the command line's
         if a.prompt is None: raise ValueError('--prompt is required: the text to continue')
         if not a.prompt: raise ValueError('the prompt is empty; give some text to continue')
         if a.max_length <= 0: raise ValueError(f'--max-length must be a positive integer, got {a.max_length}')
-        if a.temperature < 0:
+        if not a.temperature >= 0:                                # NaN fails every comparison
             raise ValueError(f'--temperature must be >= 0 (0 = greedy), got {a.temperature}')
+        for flag, v in (('--top-p', a.top_p), ('--repetition-penalty', a.repetition_penalty)):
+            if v is not None and not math.isfinite(v): raise ValueError(f'{flag} must be a finite number, got {v}')
         if a.num_samples < 1:
             raise ValueError(f'--num-samples must be a positive integer, got {a.num_samples}')
         model = TransformerLM.from_pretrained(a.checkpoint, device=a.device)
         settings = dict(max_length=a.max_length, temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
                         repetition_penalty=a.repetition_penalty, stop=a.stop, use_cache=not a.no_cache)
         for i in range(a.num_samples):
+            pieces = model.stream(a.prompt, seed=None if a.seed is None else a.seed + i, **settings)
+            try: first = next(pieces, '')                   # the settings are checked before anything is shown
+            except (ValueError, TypeError) as e: raise ValueError(_in_flags(str(e))) from None
             if a.num_samples > 1: print(f'--- sample {i + 1} of {a.num_samples}', flush=True)
-            print(a.prompt, end='', flush=True)
-            for piece in model.stream(a.prompt, seed=None if a.seed is None else a.seed + i, **settings):
-                print(piece, end='', flush=True)
+            print(_echo(a.prompt) + first, end='', flush=True)
+            for piece in pieces: print(piece, end='', flush=True)
             print(flush=True)
+
+_FLAGS = {'max_new_tokens': '--max-length', 'max_length': '--max-length', 'temperature': '--temperature',
+          'top_k': '--top-k', 'top_p': '--top-p', 'repetition_penalty': '--repetition-penalty',
+          'num_samples': '--num-samples'}
+
+def _in_flags(message: str) -> str:
+    "An error of the generation API in the command's words: its flags instead of the parameters."
+    message = message.replace(' or use max_new_tokens', '')       # the command has --max-length only
+    message = message.replace(' or None', ' (or left out)')          # None is Python's word for no flag
+    return re.sub(r'\b(' + '|'.join(_FLAGS) + r')\b', lambda m: _FLAGS[m.group(1)], message)
+
+def _echo(prompt: str, limit: int = 1000) -> str:
+    "The prompt as shown before its continuation: whole, or its end when it is longer than `limit` characters."
+    if len(prompt) <= limit: return prompt
+    return f'[the first {len(prompt) - 200:,} characters of the prompt not shown] ' + prompt[-200:]
 
 # %% ../nbs/08_cli.ipynb #f3825edb
 def eval_parser() -> argparse.ArgumentParser:

@@ -475,6 +475,8 @@ class TrainingConfig:
     log_interval: int = 10  # Log training metrics every this many steps
     patience: Optional[int] = None  # Stop after this many evaluations without improvement; None = never
     out_dir: str = 'checkpoint'  # Where checkpoints, metrics and figures are written
+    overwrite: bool = False  # Replace an earlier run in `out_dir` (else a new run there is refused)
+    max_nonfinite_steps: int = 3  # Stop after this many steps in a row whose loss is NaN or infinite
     lora_rank: int = 0  # Rank of the LoRA adapters (07b_finetuning); 0 = train every weight
     lora_alpha: float = 16.0  # LoRA scale numerator: an adapter adds (lora_alpha / lora_rank) B A x
     # The projections that get adapters: attention's qkv and out_proj, the feed-forward's linear1 and linear2
@@ -504,6 +506,8 @@ class TrainingConfig:
             yield 'grad_clip', f'must be a finite number >= 0 (0 turns clipping off), got {self.grad_clip}'
         if self.patience is not None and self.patience <= 0:
             yield 'patience', f'must be a positive integer or null, got {self.patience}'
+        if not self.max_nonfinite_steps >= 1:
+            yield 'max_nonfinite_steps', f'must be a positive integer, got {self.max_nonfinite_steps}'
         if self.lora_rank < 0: yield 'lora_rank', f'must be >= 0 (0 turns LoRA off), got {self.lora_rank}'
         if _refused(self.lora_alpha, lambda x: x > 0): yield 'lora_alpha', f'must be a finite number > 0, got {self.lora_alpha}'
         known = ('qkv', 'out_proj', 'linear1', 'linear2')

@@ -6,7 +6,7 @@ Docs: https://scratchlm.github.io/scratchlm/trainer.html.md"""
 
 # %% ../nbs/05_trainer.ipynb #402c621b
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, json, math, os, sys, time
+import contextlib, dataclasses, hashlib, json, math, os, signal, socket, sys, threading, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .core import (Config, ConfigError, config_from_dict, seed_everything, get_device,
-                            autocast_dtype, resolve_precision, bf16_is_fast, format_count, count_parameters, ModelConfig)
+                            autocast_dtype, resolve_precision, bf16_is_fast, format_count, format_bytes, count_parameters, ModelConfig)
 from .performance import (compile_model, flops_per_token, keep_freed_memory_if_faster, measure_peak_flops,
                                    decide_cpu_paths, pin_cpu_paths)
 from .model import TransformerLM
@@ -28,10 +28,12 @@ from .data import DataError, TokenDataset, prepare, read_documents, file_signatu
 from .tokenizer import Tokenizer, train_tokenizer
 
 # %% auto #0
-__all__ = ['NS_COEFFICIENTS', 'MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS', 'BatchPlan', 'optimizer_groups',
-           'make_optimizer', 'newton_schulz', 'muon_groups', 'MuonWithAdamW', 'lr_multiplier', 'PlateauScheduler',
-           'token_byte_lengths', 'Built', 'build_training', 'TrainState', 'Trainer', 'autocast_context', 'nll_sums',
-           'metrics_of_sums', 'KillAtStep', 'sliding_windows']
+__all__ = ['NS_COEFFICIENTS', 'MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS', 'LOCK_FILE', 'RUN_FILES',
+           'BatchPlan', 'optimizer_groups', 'make_optimizer', 'newton_schulz', 'muon_groups', 'MuonWithAdamW',
+           'lr_multiplier', 'PlateauScheduler', 'token_byte_lengths', 'Built', 'build_training', 'activation_bytes',
+           'available_memory', 'check_activation_memory', 'TrainState', 'Trainer', 'autocast_context', 'nll_sums',
+           'metrics_of_sums', 'RunRefused', 'RunLock', 'claim_out_dir', 'TrainingInterrupted', 'NonFiniteLoss',
+           'KillAtStep', 'sliding_windows']
 
 # %% ../nbs/05_trainer.ipynb #8a1488fd
 class BatchPlan:
@@ -450,6 +452,42 @@ def _assemble(cfg: Config, progress: bool, model, train_data, valid_data, tokeni
         add_lora(model, t.lora_rank, t.lora_alpha, t.lora_targets)
     return Built(model, train_ds, valid_ds, tokenizer, cfg)
 
+# %% ../nbs/05_trainer.ipynb #935e059f
+def activation_bytes(model_config: ModelConfig,  # The model's configuration
+                     batch_size: int,  # Windows per micro-batch
+                     context: int,  # Tokens per window
+                     precision: str = 'fp32'  # 'fp32', or 'bf16'/'fp16' (autocast halves the activations)
+                    ) -> int:
+    "A lower bound on the bytes of activations one micro-batch keeps for backward (see the formula above)."
+    c, e = model_config, 4 if precision == 'fp32' else 2
+    block = (10 * c.d_model + 2 * c.dim_feedforward) * e                 # one block's activations per token
+    blocks = c.num_layers * c.d_model * e + block if c.gradient_checkpointing else c.num_layers * block
+    return batch_size * context * (blocks + 2 * c.vocab_size * 4)
+
+def available_memory(device: torch.device  # Where training runs
+                    ) -> Optional[int]:
+    "Bytes free for training on `device`: MemAvailable on a CPU, free CUDA memory; None where unknown."
+    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
+    if device.type != 'cpu': return None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path('/proc/meminfo').read_text().splitlines():
+            if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    return None
+
+def check_activation_memory(config: Config,  # The whole configuration
+                            context: int,  # Tokens per training window
+                            device: torch.device):  # Where training runs
+    "Refuse a micro-batch whose activations cannot fit in the memory the device has free."
+    t = config.training
+    need, free = activation_bytes(config.model, t.batch_size, context, t.precision), available_memory(device)
+    if free is not None and need > free:
+        raise ConfigError(f'training.batch_size={t.batch_size} x context {context} needs about '
+                          f'{format_bytes(need)} of activations; this machine has {format_bytes(free)} free: '
+                          f'lower training.batch_size (and raise training.gradient_accumulation_steps to keep '
+                          f'the tokens per step)')
+
 # %% ../nbs/05_trainer.ipynb #34e45e46
 @dataclass
 class TrainState:
@@ -485,6 +523,7 @@ class Trainer:
         if t.optimizer == 'muon' and config.distributed.strategy == 'fsdp':
             raise ConfigError('training.optimizer=muon orthogonalises whole weight matrices, which '
                               'distributed.strategy=fsdp shards across ranks: use strategy ddp, or optimizer adamw')
+        check_activation_memory(config, train_data.block_size, self.device)   # before anything is allocated
         self.model = model.to(self.device)
         self.engine = wrap(self.model) if wrap else self.model       # what forward/backward run through
         # compiled, the engine runs the model's graphs; checkpoints still save the plain `self.model`
@@ -505,6 +544,7 @@ class Trainer:
         self.flops_per_token = flops_per_token(model.config, model)
         self.peak_flops = None
         self.history: list[dict] = []
+        self.resumed, self._claimed, self.stop_signal = False, False, None   # see `fit`
 
     def _agree_on_cpu_paths(self) -> dict:
         "Rank 0's choice of every CPU path (`decide_cpu_paths`), pinned on every rank; {} off the CPU."
@@ -738,7 +778,173 @@ def resume(self: Trainer,
     if len(per_rank) != self.world_size and self.rank:
         torch.manual_seed(self.config.training.seed + self.state.step * 1009 + self.rank)
     self._truncate_metrics(self.state.step)
+    self.resumed = True                        # `fit` may continue in this out_dir
     return self
+
+# %% ../nbs/05_trainer.ipynb #c3b100d9
+class RunRefused(ConfigError):
+    "A run that cannot start in its `training.out_dir`; the message says why and what to do instead."
+
+LOCK_FILE = 'scratchlm.lock'
+_held_locks: dict = {}   # lock path -> how many times this process holds it (fit inside run_training)
+
+def _process_alive(pid: int) -> bool:
+    "Whether a process with this id runs on this machine."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True                      # it runs, under another user
+    return True
+
+# %% ../nbs/05_trainer.ipynb #8822e80a
+class RunLock:
+    "The lock file of a run's folder: created with O_EXCL, holding pid and host, removed on release."
+    def __init__(self, out_dir):  # The run's folder
+        self.path, self.held, self.nested = (Path(out_dir) / LOCK_FILE).absolute(), False, False
+        self.made: list = []                          # folders made for the run: removed if left empty
+
+    def _owner(self) -> dict:
+        "The pid and host in the lock file ({} if it cannot be read after a moment)."
+        for _ in range(20):                                  # its writer may be between create and write
+            try: return json.loads(self.path.read_text())
+            except FileNotFoundError: return {'gone': True}
+            except (OSError, ValueError): time.sleep(0.05)
+        return {}
+
+    def acquire(self) -> RunLock:
+        "Hold the lock, or raise RunRefused if a live process holds it (a dead one's is taken over)."
+        key = str(self.path)
+        if self.held: return self
+        if key in _held_locks:
+            _held_locks[key] += 1
+            self.held = self.nested = True            # this process claimed the folder before
+            return self
+        me = dict(pid=os.getpid(), host=socket.gethostname())
+        while True:
+            try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError: owner = self._owner()
+            else:
+                with os.fdopen(fd, 'w') as f: f.write(json.dumps(me))
+                _held_locks[key], self.held = 1, True
+                return self
+            if owner.get('gone'): continue                   # released meanwhile: try again
+            folder, pid = self.path.parent, owner.get('pid')
+            if not owner or owner.get('host') != me['host']:
+                where = f" on {owner['host']} (pid {pid})" if owner else ''
+                raise RunRefused(f'{folder} is locked by a run{where}; wait for it to end, or delete '
+                                 f'{self.path} if no run uses the folder')
+            if _process_alive(pid):
+                raise RunRefused(f'{folder} is in use by another run (process {pid}); wait for it to end, '
+                                 f'or give another training.out_dir')
+            print(f'taking over the stale lock {self.path}: its process {pid} is no longer running',
+                  file=sys.stderr)
+            with contextlib.suppress(FileNotFoundError): self.path.unlink()
+
+    def release(self):
+        "Let go (the file goes when the last hold in this process ends)."
+        if not self.held: return
+        key, self.held = str(self.path), False
+        _held_locks[key] -= 1
+        if _held_locks[key] == 0:
+            del _held_locks[key]
+            with contextlib.suppress(FileNotFoundError): self.path.unlink()
+            for folder in self.made:                  # a run that failed before writing leaves no trace
+                try: folder.rmdir()
+                except OSError: break
+
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *exc): self.release()
+
+# %% ../nbs/05_trainer.ipynb #479f68a9
+RUN_FILES = ('best_model.pth', 'last.pth', 'metrics.jsonl')   # what makes a folder hold a run
+
+def claim_out_dir(out_dir,  # The run's folder, `training.out_dir`
+                  resuming: bool = False,  # This run continues the one in the folder
+                  overwrite: bool = False,  # Replace the run in the folder (`training.overwrite`)
+                  cli: bool = False  # Word the advice with scratchlm-train's flags (else Python's arguments)
+                 ) -> RunLock:
+    "Check that `out_dir` is a writable folder that no other run uses and no earlier run fills; lock it."
+    folder, setting = Path(out_dir), 'training.out_dir' if cli else 'out_dir'
+    if folder.exists() and not folder.is_dir():
+        raise RunRefused(f'{setting}={out_dir} is a file, not a folder; give a folder for the checkpoints')
+    made = [f for f in (folder, *folder.parents) if not f.exists()]   # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(folder).acquire()                 # creating the lock file proves the folder writable
+        if not lock.nested: lock.made = made
+    except OSError as e:
+        raise RunRefused(f'{setting}={out_dir} cannot be written ({e.strerror}); give a folder you can '
+                         f'write to') from None
+    if lock.nested: return lock                          # claimed already (scratchlm-train, then Trainer.fit)
+    earlier = [n for n in RUN_FILES if (folder / n).exists()]
+    if earlier and not resuming:
+        if not overwrite:
+            lock.release()
+            how = ('continue it with --resume, replace it with --overwrite' if cli else
+                   'continue it with Trainer.resume, replace it with overwrite=True (training.overwrite)')
+            raise RunRefused(f"{setting}={out_dir} holds an earlier run ({', '.join(earlier)}); {how}, "
+                             f"or give another {setting}")
+        for name in (*RUN_FILES, 'training.png'): (folder / name).unlink(missing_ok=True)
+    return lock
+
+# %% ../nbs/05_trainer.ipynb #e39f28b5
+@patch
+@contextlib.contextmanager
+def _claimed_out_dir(self: Trainer):
+    "Hold `out_dir` for the run (rank 0 claims it; every rank learns a refusal)."
+    lock, refusal, t = None, None, self.config.training
+    if self.is_main:
+        try: lock = claim_out_dir(self.out_dir, resuming=self.resumed or self._claimed, overwrite=t.overwrite)
+        except RunRefused as e: refusal = str(e)
+    if self.world_size > 1:                     # the other ranks would wait for rank 0 in the first step
+        said = [refusal]
+        torch.distributed.broadcast_object_list(said, src=0)
+        refusal = said[0]
+    if refusal: raise RunRefused(refusal)
+    self._claimed = True                        # this trainer's own files: a later fit continues them
+    try: yield
+    finally:
+        if lock: lock.release()
+
+# %% ../nbs/05_trainer.ipynb #ac2fe0ef
+class TrainingInterrupted(KeyboardInterrupt):
+    "Raised by `Trainer.fit` after a SIGINT or SIGTERM, once the step is finished and `last.pth` saved."
+    def __init__(self, signum: int,  # The signal that stopped the run
+                 step: int,  # The last step taken, which `last.pth` holds
+                 path):  # The checkpoint written
+        self.signum, self.step, self.path = signum, step, Path(path)
+        self.exit_code = 128 + signum           # the shell's convention: 130 after SIGINT, 143 after SIGTERM
+        super().__init__(f'{signal.Signals(signum).name} at step {step}: saved {path}; to continue, build the '
+                         f'same Trainer, then trainer.resume({str(path)!r}) and trainer.fit()')
+
+class NonFiniteLoss(ConfigError):
+    "Raised by `Trainer.fit` after `training.max_nonfinite_steps` steps in a row with a NaN or infinite loss."
+
+# %% ../nbs/05_trainer.ipynb #1c532657
+@patch
+@contextlib.contextmanager
+def _stop_on_signals(self: Trainer):
+    "While training: the first SIGINT or SIGTERM asks the loop to stop after its step; a second acts at once."
+    self.stop_signal = None
+    if threading.current_thread() is not threading.main_thread():   # only the main thread may set handlers
+        yield
+        return
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    def restore():
+        for s, handler in before.items(): signal.signal(s, signal.SIG_DFL if handler is None else handler)
+    def request(signum, frame):
+        self.stop_signal = signum               # no printing here: the signal may interrupt a print
+        restore()                               # a second signal has its usual, immediate effect
+    for s in before: signal.signal(s, request)
+    try: yield
+    finally: restore()
+
+@patch
+def _stop_requested(self: Trainer) -> Optional[int]:
+    "The signal that asked to stop, agreed by every rank (one all-reduce of the largest); None to go on."
+    if self.world_size == 1: return self.stop_signal
+    flag = torch.tensor([self.stop_signal or 0], device=self.device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return int(flag.item()) or None
 
 # %% ../nbs/05_trainer.ipynb #d6f4a1b3
 @patch
@@ -776,37 +982,49 @@ def _evaluate_and_save(self: Trainer) -> dict:
 def fit(self: Trainer,
         progress: bool = True  # Print the run's description and show a progress bar
        ) -> dict:
-    "Train to the end (or early stop) and return the last evaluation."
+    "Train to the end (or early stop) and return the last evaluation; stop cleanly on a signal or a NaN loss."
     t = self.config.training
-    if self.is_main and progress: print(self.describe(), file=sys.stderr)
-    dtype = autocast_dtype(self.precision, self.device) or torch.float32
-    self.peak_flops = self.peak_flops or measure_peak_flops(self.device, dtype)
-    bar = tqdm(total=self.total_steps, initial=self.state.step, disable=not (progress and self.is_main),
-               desc='training', dynamic_ncols=True)
-    last_eval, t0, tokens0 = {}, time.perf_counter(), self.state.tokens_seen
-    while self.state.step < self.total_steps:
-        out = self.train_step()
-        step = self.state.step
-        if step % t.log_interval == 0 or step == self.total_steps:
-            tps = (self.state.tokens_seen - tokens0) / max(time.perf_counter() - t0, 1e-9)
-            mfu = tps * self.flops_per_token / self.peak_flops / self.world_size
-            self.log(dict(step=step, loss=out['loss'], lr=out['lr'], grad_norm=out['grad_norm'],
-                          tokens_per_s=tps, mfu=mfu, skipped_steps=self.state.skipped_steps))
-            bar.set_postfix(loss=f"{out['loss']:.3f}", lr=f"{out['lr']:.2e}", tok_s=f'{tps:,.0f}',
-                            mfu=f'{mfu:.0%}')
-            t0, tokens0 = time.perf_counter(), self.state.tokens_seen
-        bar.update(1)
-        for cb in self.callbacks:
-            if hasattr(cb, 'on_step_end'): cb.on_step_end(self)
-        if step % t.eval_interval == 0 or step == self.total_steps:
-            last_eval = self._evaluate_and_save()
-            if t.patience and self.state.evals_without_improvement >= t.patience:
-                if self.is_main:
-                    print(f'early stop at step {step}: no improvement in {t.patience} evaluations',
-                          file=sys.stderr)
-                break
-    bar.close()
-    self.plot()
+    with self._claimed_out_dir(), self._stop_on_signals():
+        if self.is_main and progress: print(self.describe(), file=sys.stderr)
+        dtype = autocast_dtype(self.precision, self.device) or torch.float32
+        self.peak_flops = self.peak_flops or measure_peak_flops(self.device, dtype)
+        bar = tqdm(total=self.total_steps, initial=self.state.step, disable=not (progress and self.is_main),
+                   desc='training', dynamic_ncols=True)
+        last_eval, t0, tokens0, nonfinite, saved_at = {}, time.perf_counter(), self.state.tokens_seen, 0, None
+        try:
+            while self.state.step < self.total_steps:
+                out = self.train_step()
+                step = self.state.step
+                if step % t.log_interval == 0 or step == self.total_steps:
+                    tps = (self.state.tokens_seen - tokens0) / max(time.perf_counter() - t0, 1e-9)
+                    mfu = tps * self.flops_per_token / self.peak_flops / self.world_size
+                    self.log(dict(step=step, loss=out['loss'], lr=out['lr'], grad_norm=out['grad_norm'],
+                                  tokens_per_s=tps, mfu=mfu, skipped_steps=self.state.skipped_steps))
+                    bar.set_postfix(loss=f"{out['loss']:.3f}", lr=f"{out['lr']:.2e}", tok_s=f'{tps:,.0f}',
+                                    mfu=f'{mfu:.0%}')
+                    t0, tokens0 = time.perf_counter(), self.state.tokens_seen
+                bar.update(1)
+                nonfinite = 0 if math.isfinite(out['loss']) else nonfinite + 1
+                if nonfinite >= t.max_nonfinite_steps:
+                    raise NonFiniteLoss(
+                        f"the loss was {out['loss']} for {nonfinite} steps in a row (to step {step}): training "
+                        f"stopped, saving none of them; lower training.learning_rate, or check the data and "
+                        f"training.precision")
+                for cb in self.callbacks:
+                    if hasattr(cb, 'on_step_end'): cb.on_step_end(self)
+                if (step % t.eval_interval == 0 or step == self.total_steps) and not nonfinite:
+                    last_eval, saved_at = self._evaluate_and_save(), step
+                    if t.patience and self.state.evals_without_improvement >= t.patience:
+                        if self.is_main:
+                            print(f'early stop at step {step}: no improvement in {t.patience} evaluations',
+                                  file=sys.stderr)
+                        break
+                signum = self._stop_requested()
+                if signum:
+                    path = self.out_dir / 'last.pth' if saved_at == step else self.save('last.pth')
+                    raise TrainingInterrupted(signum, step, path)
+        finally: bar.close()
+        self.plot()
     return last_eval
 
 # %% ../nbs/05_trainer.ipynb #34ce934b
@@ -833,6 +1051,7 @@ def fit(self: TransformerLM,
         **training  # Training settings: epochs, batch_size, learning_rate, max_steps, out_dir, lora_rank, ...
        ) -> dict:
     "Train this model on `train_data` (fine-tune it, if it has a tokenizer) and return the last evaluation."
+    _check_fit_arguments(train_data, valid_data, tokenizer, config, progress)
     cfg = config or Config()
     names = [f.name for f in dataclasses.fields(cfg.training)]
     unknown = [k for k in training if k not in names]
@@ -844,11 +1063,36 @@ def fit(self: TransformerLM,
         explicit |= {k for k, v in asdict(config.training).items() if v != getattr(TrainingConfig(), k)}
     cfg = dataclasses.replace(cfg, training=_build(TrainingConfig, {**asdict(cfg.training), **training},
                                                     'training.'))
-    built = build_training(cfg, progress, model=self, train_data=train_data, valid_data=valid_data,
-                           tokenizer=tokenizer, explicit=explicit)
-    if built.tokenizer is not None: self.tokenizer = built.tokenizer
-    trainer = Trainer(self, built.cfg, built.train_data, built.valid_data, tokenizer=built.tokenizer)
-    return trainer.fit(progress=progress)
+    finetune = (tokenizer or getattr(self, 'tokenizer', None)) is not None    # as `build_training` decides
+    out_dir = FINETUNE_DEFAULTS['out_dir'] if finetune and 'out_dir' not in explicit else cfg.training.out_dir
+    with claim_out_dir(out_dir, overwrite=cfg.training.overwrite):      # before the tokenizer and the data
+        built = build_training(cfg, progress, model=self, train_data=train_data, valid_data=valid_data,
+                               tokenizer=tokenizer, explicit=explicit)
+        if built.tokenizer is not None: self.tokenizer = built.tokenizer
+        trainer = Trainer(self, built.cfg, built.train_data, built.valid_data, tokenizer=built.tokenizer)
+        return trainer.fit(progress=progress)
+
+_DATA_TYPES = (str, os.PathLike, list, tuple, TokenDataset)
+
+def _check_fit_arguments(train_data, valid_data, tokenizer, config, progress):
+    "One TypeError or ValueError naming the argument of `fit` that cannot be used."
+    if train_data is None:
+        raise TypeError('train_data is None; give path(s) of text, a list of documents or a TokenDataset')
+    for name, data in (('train_data', train_data), ('valid_data', valid_data)):
+        if data is None: continue
+        if not isinstance(data, _DATA_TYPES):
+            raise TypeError(f'{name} must be path(s) of text, a list of documents or a TokenDataset, '
+                            f'got {type(data).__name__}')
+        if isinstance(data, (list, tuple)):
+            if not data: raise ValueError(f'{name} is an empty list; give at least one path or document')
+            wrong = next((d for d in data if not isinstance(d, (str, os.PathLike))), None)
+            if wrong is not None:
+                raise TypeError(f'{name} must hold paths or documents (str), got a {type(wrong).__name__}')
+    if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f'tokenizer must be a Tokenizer (01_tokenizer) or None, got {type(tokenizer).__name__}')
+    if config is not None and not isinstance(config, Config):
+        raise TypeError(f'config must be a Config (00_core) or None, got {type(config).__name__}')
+    if not isinstance(progress, bool): raise TypeError(f'progress must be True or False, got {progress!r}')
 
 # %% ../nbs/05_trainer.ipynb #4c2a9b0e
 _module_train = torch.nn.Module.train
@@ -860,6 +1104,9 @@ def train(self: TransformerLM, mode=True, **kwargs):
     if isinstance(mode, bool) and not kwargs: return _module_train(self, mode)
     if isinstance(mode, bool):
         raise TypeError(f"train() got training settings {sorted(kwargs)} but no train_data")
+    if not isinstance(mode, _DATA_TYPES):
+        raise TypeError(f"train() takes a bool (PyTorch's training mode) or training data (path(s), documents "
+                        f"or a TokenDataset), got {type(mode).__name__}")
     return self.fit(mode, **kwargs)
 
 # %% ../nbs/05_trainer.ipynb #9307f8d6
