@@ -56,12 +56,18 @@ def _tensor_bytes(obj) -> int:
     if isinstance(obj, (list, tuple)): return sum(_tensor_bytes(v) for v in obj)
     return 0
 
-def _disk_full(error: BaseException) -> bool:
-    "True if `error`, or an error it was raised from, is the operating system's 'no space' (or quota) error."
+def _os_errno(error: BaseException):
+    "The operating system's error number behind `error` (or an error it was raised from), or None."
     while error is not None:
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT): return True
+        if isinstance(error, OSError) and error.errno is not None: return error.errno
+        found = re.search(r'\(os error (\d+)\)', str(error))          # safetensors' Rust I/O errors say it so
+        if found: return int(found.group(1))
         error = error.__cause__ or error.__context__
-    return False
+    return None
+
+def _disk_full(error: BaseException) -> bool:
+    "True if `error` comes from the operating system's 'no space' (or quota) error."
+    return _os_errno(error) in (errno.ENOSPC, errno.EDQUOT)
 
 def _mb(n: int) -> str: return f'{n / 1e6:,.1f} MB'
 
@@ -80,9 +86,14 @@ def _written_or_removed(tmp: Path,  # The temporary file the block writes
             raise CheckpointWriteError(f'cannot write {path}: the disk is full (the file needs about '
                                        f'{_mb(size())}; {_mb(free)} free in {folder}); free some space or '
                                        f'write somewhere else') from None
+        if _os_errno(e) == errno.EFBIG:
+            raise CheckpointWriteError(f'cannot write {path}: the file (about {_mb(size())}) is larger than this '
+                                       f'process may write (ulimit -f, or the file system\'s limit)') from None
         if isinstance(e, OSError):
             raise CheckpointWriteError(f'cannot write {path}: {e.strerror or e} '
                                        f'({e.filename or tmp})') from None
+        if _os_errno(e) is not None:                                   # an OS error wrapped by a library
+            raise CheckpointWriteError(f'cannot write {path}: {(str(e).splitlines() or [""])[0][:200]}') from None
         raise
 
 # %% ../nbs/04b_checkpoint.ipynb #11f93231

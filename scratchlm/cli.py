@@ -27,11 +27,18 @@ __all__ = ['USER_ERRORS', 'COMMANDS', 'user_errors', 'tokenizer_parser', 'tokeni
 USER_ERRORS = (ConfigError, TokenizerFileError, CheckpointError, FileNotFoundError)
 
 @contextlib.contextmanager
-def user_errors(*more  # Further exception types that are the user's in this command
+def user_errors(*more,  # Further exception types that are the user's in this command
+                words: Optional[dict] = None  # API parameter -> the command's flag, for the message
                ):
     "In this block, `USER_ERRORS` and `more` end the command with one `error: ...` line and exit status 1."
     try: yield
-    except (*USER_ERRORS, *more) as e: sys.exit(f'error: {e}')
+    except (*USER_ERRORS, *more) as e: sys.exit(f'error: {_in_words(str(e), words) if words else e}')
+
+def _in_words(message: str,  # An error of the Python API
+              words: dict  # Parameter name -> the command's flag
+             ) -> str:
+    "`message` with the API's parameter names replaced by the command's flags."
+    return re.sub(r'(?<![.\w])(' + '|'.join(words) + r')\b', lambda m: words[m.group(1)], message)
 
 # %% ../nbs/08_cli.ipynb #19135f4d
 _SPLIT_TO_TXT_MODE = {'paragraph': 'blocks', 'line': 'lines', 'file': 'file'}   # the older --split spelling
@@ -87,12 +94,15 @@ def _interrupts(what_is_lost: str):  # What an interrupt here leaves undone, for
         sys.exit(128 + signal.SIGINT)
 
 # %% ../nbs/08_cli.ipynb #c5250e4d
+_TOKENIZER_FLAGS = {'vocab_size': '--vocab-size', 'min_frequency': '--min-frequency', 'num_workers': '--num-workers',
+                    'special_tokens': '--special-tokens', 'text_column': '--text-column'}
+
 def tokenizer_main(argv=None  # The arguments; default: the command line's
                   ):
     "Entry point of `scratchlm-train-tokenizer`: train a tokenizer on files in any supported format, save it."
     a = tokenizer_parser().parse_args(argv)
     t0 = time.perf_counter()
-    with user_errors(ValueError, OSError), _interrupts('no tokenizer was written'):
+    with user_errors(ValueError, OSError, words=_TOKENIZER_FLAGS), _interrupts('no tokenizer was written'):
         from scratchlm.data import read_documents            # 04_data: every format, with counted skips
         if not a.data: raise ValueError('--data is required: give one or more files, folders or globs')
         _check_out_file(a.out)                                 # before the work, not after it
@@ -351,13 +361,15 @@ def eval_parser() -> argparse.ArgumentParser:
     arg('--quiet', action='store_true', help='no progress bar')
     return p
 
+_EVAL_FLAGS = {'stride': '--stride', 'batch_size': '--batch-size', 'text_column': '--text-column'}
+
 def eval_main(argv=None  # The arguments; default: the command line's
              ):
     "Entry point of `scratchlm-eval`: evaluate a model on files, print a table (or JSON)."
     import json
     from scratchlm.data import DataError
     a = eval_parser().parse_args(argv)
-    with user_errors(ValueError, DataError):
+    with user_errors(ValueError, DataError, words=_EVAL_FLAGS):
         if not a.data: raise ValueError('--data is required: give one or more files, folders or globs')
         model = TransformerLM.from_pretrained(a.checkpoint, device=a.device)
         result = model.evaluate([Path(d) for d in a.data], stride=a.stride, batch_size=a.batch_size,

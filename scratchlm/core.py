@@ -671,7 +671,10 @@ def load_config(path=None,  # A YAML file or a shipped name like 'tiny'; None = 
         if data is not None and not isinstance(data, dict):
             raise ConfigError(f"{p}: expected sections like 'model:' and 'training:' at the top level, "
                               f"got {type(data).__name__}")
-    return _build(Config, apply_overrides(data, overrides))
+    try: return _build(Config, apply_overrides(data, overrides))
+    except ConfigError as e:                           # say which file the mistake is in
+        if path is None: raise
+        raise ConfigError(f"{p}{' with the overrides' if overrides else ''}: {e}") from None
 
 def config_from_dict(data: dict  # Sections of keys and values, e.g. from a checkpoint
                     ) -> Config:

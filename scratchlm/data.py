@@ -463,10 +463,10 @@ def _arrow_batches(path: Path):
     "The schema and the record batches of an Arrow IPC file, in the file or the stream format."
     source = pa.memory_map(str(path))
     try: reader = pa.ipc.open_file(source)
-    except pa.ArrowInvalid:
+    except (pa.ArrowException, OSError):                              # pyarrow raises either on bad bytes
         source.seek(0)
         try: reader = pa.ipc.open_stream(source)
-        except pa.ArrowInvalid as e:
+        except (pa.ArrowException, OSError) as e:
             raise DataError(f"{path}: not an Arrow IPC file or stream ({e})") from None
         return reader.schema, iter(reader)
     return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
@@ -480,7 +480,7 @@ def _read_arrow(path: Path, column: Optional[str], policy: str, stats: ReadStats
         for batch in batches:
             yield from _yield_values(batch.column(column).to_pylist(), path, row, policy, stats)
             row += batch.num_rows
-    except (pa.ArrowInvalid, OSError) as e:
+    except (pa.ArrowException, OSError) as e:
         raise DataError(f"{path}: the Arrow file is damaged after row {row} ({e})") from None
 
 # %% ../nbs/04_data.ipynb #49b35fce

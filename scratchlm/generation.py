@@ -20,7 +20,7 @@ from .core import ModelConfig, format_count
 from .model import StaticKVCache, TransformerLM, transformer_param_count
 from .performance import compile_model
 from .tokenizer import Tokenizer, TokenizerFileError, fingerprint_of, load_tokenizer, tokenizer_from_dict
-from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, atomic_torch_save,
+from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, CheckpointWriteError, atomic_torch_save,
                                   load_checkpoint, load_tensors, load_safetensors, save_safetensors)
 
 # %% auto #0
@@ -493,13 +493,15 @@ def save_pretrained(self: TransformerLM,
     if path.is_file():
         raise FileExistsError(f'{path} is a file; save_pretrained writes a directory there '
                               f'(or give a .pth name)')
-    path.mkdir(parents=True, exist_ok=True)
+    try: path.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise CheckpointWriteError(f'cannot create the folder {path}: {e.strerror or e}') from None
     if self.config.tie_weights: state.pop('fc.weight')     # the embedding's tensor, stored once
     save_safetensors(state, path / WEIGHTS_FILE, metadata=dict(format='pt'))
     if (path / OLD_WEIGHTS_FILE).exists(): (path / OLD_WEIGHTS_FILE).unlink()   # no stale pickle beside it
     meta = dict(format=PRETRAINED_FORMAT, version=PRETRAINED_VERSION, model=dataclasses.asdict(self.config))
     if tok is not None: meta['tokenizer_fingerprint'] = tok.fingerprint    # ties the weights to their tokenizer
-    (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+    try: (path / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+    except OSError as e: raise CheckpointWriteError(f'cannot write {path / CONFIG_FILE}: {e.strerror or e}') from None
     if tok is not None: tok.save(path / TOKENIZER_FILE)
     elif (path / TOKENIZER_FILE).exists():              # never pair the weights with a stale tokenizer
         (path / TOKENIZER_FILE).unlink()

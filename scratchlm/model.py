@@ -223,11 +223,15 @@ def _check_memory(config: ModelConfig):
     "A ConfigError, before anything is allocated, when the parameters cannot fit in the device's memory."
     c, device = config, torch.get_default_device()
     ff = 3 if c.activation == 'swiglu' else 2                          # SwiGLU's linear1 is d x 2F
-    at_least = c.vocab_size * c.d_model + c.num_layers * (4 * c.d_model ** 2 + ff * c.d_model * c.dim_feedforward)
+    # positions: a learned table is (block_size, d); sinusoidal and RoPE compute theirs in each forward
+    positions = c.block_size * c.d_model if c.pos_encoding == 'learned' else 0
+    at_least = (c.vocab_size * c.d_model + positions
+                + c.num_layers * (4 * c.d_model ** 2 + ff * c.d_model * c.dim_feedforward))
     need, have = at_least * torch.get_default_dtype().itemsize, _device_memory(device)
     if have is not None and need > have:
         raise ConfigError(f'model.d_model={c.d_model}, model.num_layers={c.num_layers}, model.dim_feedforward='
-                          f'{c.dim_feedforward}, model.vocab_size={c.vocab_size}: the parameters alone need at '
+                          f'{c.dim_feedforward}, model.vocab_size={c.vocab_size}, model.block_size={c.block_size}: '
+                          f'the parameters alone need at '
                           f'least {need / 1e9:,.1f} GB ({at_least / 1e9:,.1f}G parameters); this machine\'s '
                           f'{device.type} has {have / 1e9:,.1f} GB of memory: make the model smaller')
 

@@ -683,6 +683,9 @@ def train_tokenizer(data,  # Documents: an iterable of str
         raise ValueError(f'special_tokens must be distinct non-empty strings, got {special_tokens}')
     if type not in ('bpe', 'char', 'sentencepiece'):
         raise ValueError(f"type must be 'bpe', 'char' or 'sentencepiece', got {type!r}")
+    if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
+        raise ValueError(f'min_frequency must be a positive integer (a pair seen fewer times is never merged), '
+                         f'got {min_frequency!r}')
     if type == 'bpe' and vocab_size < 256 + len(special_tokens):
         n = len(special_tokens)
         raise ValueError(f'a byte-level BPE needs 256 byte tokens plus {n} special token(s): '

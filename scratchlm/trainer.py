@@ -1152,6 +1152,9 @@ def evaluate(self: TransformerLM,
     from scratchlm.data import DataError
     from scratchlm.model import IGNORE_INDEX
     from scratchlm.tokenizer import open_token_file, write_token_file
+    if not isinstance(data, (str, os.PathLike, list, tuple)):
+        raise TypeError(f'data must be a file, folder or glob, a list of them, or a list of documents (str), '
+                        f'got {type(data).__name__}')
     tok = tokenizer or getattr(self, 'tokenizer', None)
     if tok is None: raise ValueError('this model has no tokenizer (model.tokenizer is None); pass tokenizer=')
     if tok.vocab_size > self.config.vocab_size:
