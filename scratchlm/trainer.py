@@ -25,7 +25,7 @@ from .model import TransformerLM
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, rng_state,
                                   set_rng_state, atomic_torch_save, load_checkpoint)
 from .data import DataError, TokenDataset, prepare, read_documents, file_signature
-from .tokenizer import Tokenizer, train_tokenizer
+from .tokenizer import Tokenizer, fingerprint_of, train_tokenizer
 
 # %% auto #0
 __all__ = ['NS_COEFFICIENTS', 'MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS', 'LOCK_FILE', 'RUN_FILES',
@@ -763,6 +763,11 @@ def resume(self: Trainer,
         diff = [f.name for f in dataclasses.fields(saved) if getattr(saved, f.name) != getattr(mine, f.name)]
         raise CheckpointError(f"{path} holds a model with a different configuration ({', '.join(diff)}); "
                               "resume with the same model settings")
+    if ckpt.get('tokenizer') is not None and self.tokenizer is not None:   # the weights' tokenizer (01)
+        theirs, ours = fingerprint_of(ckpt['tokenizer']), self.tokenizer.fingerprint
+        if theirs != ours:
+            raise CheckpointError(f'{path} was trained with another tokenizer (fingerprint {theirs}) than this '
+                                  f'run has ({ours}); resume with the tokenizer the run was trained with')
     from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
                                                          set_optimizer_state_dict)
     full = StateDictOptions(full_state_dict=True)
