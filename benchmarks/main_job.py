@@ -18,9 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# name -> overrides of the tiny config. 'shipped' is configs/tiny.yaml as it is.
+# name -> overrides of the tiny config. 'shipped' is configs/tiny.yaml as it is; the others were the sweep.
 CANDIDATES = {
     'shipped': [],
+    # configs/tiny.yaml before the sweep: learned positions, dropout 0.1, AdamW, 800 steps (one epoch)
+    'before-sweep': ['model.dropout=0.1', 'model.pos_encoding=learned', 'training.optimizer=adamw',
+                     'training.learning_rate=2e-3', 'training.warmup_steps=50', 'training.max_steps=800'],
     'fp32-nodrop-400': ['model.dropout=0.0', 'training.max_steps=400', 'training.learning_rate=3e-3'],
     'rope-nodrop-400': ['model.dropout=0.0', 'model.pos_encoding=rope', 'training.max_steps=400',
                         'training.learning_rate=3e-3'],
