@@ -333,7 +333,7 @@ def _in_flags(message: str) -> str:
     "An error of the generation API in the command's words: its flags instead of the parameters."
     message = message.replace(' or use max_new_tokens', '')       # the command has --max-length only
     message = message.replace(' or None', ' (or left out)')          # None is Python's word for no flag
-    return re.sub(r'\b(' + '|'.join(_FLAGS) + r')\b', lambda m: _FLAGS[m.group(1)], message)
+    return _in_words(message, _FLAGS)
 
 def _echo(prompt: str, limit: int = 1000) -> str:
     "The prompt as shown before its continuation: whole, or its end when it is longer than `limit` characters."

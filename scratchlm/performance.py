@@ -100,10 +100,12 @@ def measure_peak_flops(device: torch.device,  # Where to time the products
             best = max(best, 2 * n ** 3 / (time.perf_counter() - t0))
     return best
 
-# %% ../nbs/09_performance.ipynb #3af9512b
+# %% ../nbs/09_performance.ipynb #745c42c5
 CPU_PATHS_ENV = 'SCRATCHLM_CPU_PATHS'
 CPU_PATHS = ('torch', 'scratchlm')     # PyTorch's default path, scratchlm's replacement
 _cpu_path_choices: dict = {}           # name -> dict(choice, how, seconds of each path), once per process
+_cpu_path_probes: dict = {}            # name -> its `paths` function, registered by the module that owns the path
+_cpu_path_rules: dict = {}             # name -> a rule from the CPU's kind, for paths that must not be timed
 
 def best_seconds(fns,  # Functions, each running one path once
                  repeats: int = 7  # Timed rounds after one warm-up round
@@ -127,6 +129,8 @@ def cpu_path_override(name: str  # The path, e.g. 'dropout'
         if key in ('', name): forced = choice
     return forced
 
+
+# %% ../nbs/09_performance.ipynb #2d328fdb
 def time_cpu_path(name: str,  # The path, e.g. 'dropout'
                   paths=None,  # Returns (scratchlm's path, PyTorch's), each running once; None: the registered one
                   timer=None  # [torch's, scratchlm's] -> their seconds; None: `best_seconds` (tests fake it)
@@ -160,9 +164,8 @@ def cpu_path_choices() -> dict:
     "What this process chose so far: name -> dict(choice, by, torch_s, scratchlm_s)."
     return {k: dict(v) for k, v in _cpu_path_choices.items()}
 
-_cpu_path_probes: dict = {}            # name -> its `paths` function, registered by the module that owns the path
-_cpu_path_rules: dict = {}             # name -> a rule from the CPU's kind, for paths that must not be timed
 
+# %% ../nbs/09_performance.ipynb #31933465
 def register_cpu_path(name: str,  # The path, e.g. 'dropout'
                       paths,  # As for `time_cpu_path`
                       rule=None  # Optional () -> 'torch' | 'scratchlm' from what the CPU is, used instead of timing

@@ -29,7 +29,7 @@ from .tokenizer import Tokenizer, fingerprint_of, train_tokenizer
 
 # %% auto #0
 __all__ = ['NS_COEFFICIENTS', 'MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS', 'LOCK_FILE', 'RUN_FILES',
-           'BatchPlan', 'optimizer_groups', 'make_optimizer', 'newton_schulz', 'muon_groups', 'MuonWithAdamW',
+           'BatchPlan', 'optimizer_groups', 'make_optimizer', 'newton_schulz', 'MuonWithAdamW', 'muon_groups',
            'lr_multiplier', 'PlateauScheduler', 'token_byte_lengths', 'Built', 'build_training', 'activation_bytes',
            'available_memory', 'check_activation_memory', 'TrainState', 'Trainer', 'autocast_context', 'nll_sums',
            'metrics_of_sums', 'RunRefused', 'RunLock', 'claim_out_dir', 'TrainingInterrupted', 'NonFiniteLoss',
@@ -128,22 +128,6 @@ def newton_schulz(G: torch.Tensor,  # (rows, cols) the matrix to orthogonalise
     return (X.T if tall else X).to(G.dtype)                    # (rows, cols)
 
 # %% ../nbs/05_trainer.ipynb #9e9329d2
-def muon_groups(model: torch.nn.Module,  # The model whose parameters are grouped
-                weight_decay: float,  # Decay of the 2-D weights
-                decay_embeddings: bool = False  # Decay the embedding matrices too (with AdamW)
-               ) -> list[dict]:
-    "Muon for the hidden 2-D matrices; AdamW (decayed like `optimizer_groups`) for embeddings, head, norms, biases."
-    head = {id(m.weight) for name, m in model.named_modules() if name.split('.')[-1] == 'fc'}
-    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
-    # LoRA's adapters (07b) are thin (rank x width) factors of an update, not hidden matrices: AdamW's
-    adapters = {id(p) for name, p in model.named_parameters() if name.split('.')[-1].startswith('lora_')}
-    groups = optimizer_groups(model, weight_decay, decay_embeddings)
-    hidden = [p for p in groups[0]['params'] if p.dim() == 2 and id(p) not in head | embeddings | adapters]
-    adamw_decay = [p for p in groups[0]['params'] if all(p is not q for q in hidden)]
-    return [dict(params=hidden, weight_decay=weight_decay, muon=True),
-            dict(params=adamw_decay, weight_decay=weight_decay, muon=False),
-            dict(params=groups[1]['params'], weight_decay=0.0, muon=False)]
-
 class MuonWithAdamW(torch.optim.Optimizer):
     "Muon (Nesterov momentum, Newton-Schulz orthogonalised) for groups with muon=True; AdamW for the others."
     def __init__(self, params,  # Parameter groups, each with a `muon` flag (see `muon_groups`)
@@ -192,6 +176,24 @@ class MuonWithAdamW(torch.optim.Optimizer):
         state['exp_avg_sq'].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = (state['exp_avg_sq'] / (1 - beta2 ** t)).sqrt_().add_(g['eps'])
         p.addcdiv_(state['exp_avg'], denom, value=-g['lr'] / (1 - beta1 ** t))
+
+# %% ../nbs/05_trainer.ipynb #0f977324
+def muon_groups(model: torch.nn.Module,  # The model whose parameters are grouped
+                weight_decay: float,  # Decay of the 2-D weights
+                decay_embeddings: bool = False  # Decay the embedding matrices too (with AdamW)
+               ) -> list[dict]:
+    "Muon for the hidden 2-D matrices; AdamW (decayed like `optimizer_groups`) for embeddings, head, norms, biases."
+    head = {id(m.weight) for name, m in model.named_modules() if name.split('.')[-1] == 'fc'}
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    # LoRA's adapters (07b) are thin (rank x width) factors of an update, not hidden matrices: AdamW's
+    adapters = {id(p) for name, p in model.named_parameters() if name.split('.')[-1].startswith('lora_')}
+    groups = optimizer_groups(model, weight_decay, decay_embeddings)
+    hidden = [p for p in groups[0]['params'] if p.dim() == 2 and id(p) not in head | embeddings | adapters]
+    adamw_decay = [p for p in groups[0]['params'] if all(p is not q for q in hidden)]
+    return [dict(params=hidden, weight_decay=weight_decay, muon=True),
+            dict(params=adamw_decay, weight_decay=weight_decay, muon=False),
+            dict(params=groups[1]['params'], weight_decay=0.0, muon=False)]
+
 
 # %% ../nbs/05_trainer.ipynb #7fdbc2d2
 def lr_multiplier(step: int,  # Optimizer step, from 0
@@ -1142,6 +1144,24 @@ def _eval_sources(data, text_column: Optional[str]) -> list:
         out.append((str(path), reader, reader))
     return out
 
+def _token_streams(data, tok: Tokenizer, text_column: Optional[str]) -> list:
+    "(name, token ids as an int64 array, read report or None) per source of `data`, tokenized as `prepare` does."
+    import tempfile
+    from scratchlm.data import DataError
+    from scratchlm.tokenizer import open_token_file, write_token_file
+    streams = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, docs, reader) in enumerate(_eval_sources(data, text_column)):
+            meta = write_token_file(docs, tok, Path(tmp) / f'{i}.bin', progress=False)
+            if meta['documents'] == 0:
+                why = f' ({reader.stats.summary()})' if reader else ''
+                raise DataError(f'{name}: no document to evaluate{why}')
+            tokens = np.array(open_token_file(Path(tmp) / f'{i}.bin')[0], dtype=np.int64)
+            streams.append((name, tokens, reader.stats.summary() if reader else None))
+    return streams
+
+
+# %% ../nbs/05_trainer.ipynb #b978b6fb
 @patch
 @torch.no_grad()
 def evaluate(self: TransformerLM,
@@ -1153,10 +1173,7 @@ def evaluate(self: TransformerLM,
              progress: bool = False  # Show a progress bar of the windows
             ) -> dict:
     "Loss (nats/token), perplexity and bits per byte of `data`: {'files': {name: metrics}, 'total': metrics}."
-    import tempfile
-    from scratchlm.data import DataError
     from scratchlm.model import IGNORE_INDEX
-    from scratchlm.tokenizer import open_token_file, write_token_file
     if not isinstance(data, (str, os.PathLike, list, tuple)):
         raise TypeError(f'data must be a file, folder or glob, a list of them, or a list of documents (str), '
                         f'got {type(data).__name__}')
@@ -1171,15 +1188,7 @@ def evaluate(self: TransformerLM,
     sliding_windows(B + 1, B, stride)                                        # checks the stride
     device = next(self.parameters()).device
     token_bytes = token_byte_lengths(tok).to(device)
-    streams = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, docs, reader) in enumerate(_eval_sources(data, text_column)):
-            meta = write_token_file(docs, tok, Path(tmp) / f'{i}.bin', progress=False)   # as `prepare` does
-            if meta['documents'] == 0:
-                why = f' ({reader.stats.summary()})' if reader else ''
-                raise DataError(f'{name}: no document to evaluate{why}')
-            tokens = np.array(open_token_file(Path(tmp) / f'{i}.bin')[0], dtype=np.int64)
-            streams.append((name, tokens, reader.stats.summary() if reader else None))
+    streams = _token_streams(data, tok, text_column)
     was_training = self.training
     self.eval()
     windows = [sliding_windows(len(tokens), B, stride) for _, tokens, _ in streams]
@@ -1200,3 +1209,4 @@ def evaluate(self: TransformerLM,
     bar.close()
     self.train(was_training)
     return dict(files=files, total=dict(metrics_of_sums(total), tokens=total['tokens'], bytes=total['bytes']))
+
