@@ -299,50 +299,53 @@ class TransformerLM(nn.Module):
             elif name.endswith(('out_proj.weight', 'linear2.weight')): nn.init.normal_(p, 0.0, residual_std)
             else: nn.init.normal_(p, 0.0, 0.02)
 
-    def forward(self,
-                input_ids: torch.Tensor,  # (B, T) token ids
-                targets: Optional[torch.Tensor] = None,  # (B, T) next-token ids, -100 = ignore; gives a loss
-                *,
-                attention_mask: Optional[torch.Tensor] = None,  # (B, T_past + T), 1 = real token, 0 = padding
-                position_ids: Optional[torch.Tensor] = None,  # (B, T) or (T,) positions of the new tokens
-                kv_cache: Optional[list] = None,  # Per layer (keys, values) from a call with use_cache=True
-                use_cache: bool = False,  # Return the updated cache
-                reduction: str = 'mean'  # 'mean' or 'sum' of the loss over non-ignored targets
-                ) -> LMOutput:
-        "Logits (and loss, and KV cache) for a batch of token ids."
-        c = self.config
-        static = kv_cache is not None and len(kv_cache) > 0 and isinstance(kv_cache[0], StaticKVCache)  # 07's step
-        past = 0 if kv_cache is None or static else kv_cache[0][0].size(2)    # tokens already cached
-        if static and (position_ids is None or attention_mask is None):
-            raise ValueError('a static KV cache needs position_ids and attention_mask (B, max_len) of its slots')
-        if not static: _check_inputs(self, input_ids, targets, attention_mask, kv_cache, past)   # no host syncs
-        if position_ids is None: position_ids = default_position_ids(input_ids, attention_mask, past)
-        key_padding_mask = None if attention_mask is None else attention_mask.to(torch.bool)
 
-        x = self.embedding(input_ids)                                          # (B, T, d)
-        if self.embed_scale != 1.0: x = x * self.embed_scale
-        rope = rope_cos_sin(position_ids, c.d_model // c.nhead) if c.pos_encoding == 'rope' else None
-        if self.pos_encoding is not None: x = x + self.pos_encoding(position_ids)
-        x = self.dropout(x)
-        new_cache = []
-        for i, layer in enumerate(self.layers):
-            layer_cache = None if kv_cache is None else kv_cache[i]
-            if c.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                x, cache = checkpoint(layer, x, key_padding_mask, layer_cache, rope, use_reentrant=False)
-            else: x, cache = layer(x, key_padding_mask, layer_cache, rope)     # x: (B, T, d)
-            if use_cache: new_cache.append(cache)
-        if self.norm is not None: x = self.norm(x)
+# %% ../nbs/03_blocks.ipynb #489b23c5
+@patch
+def forward(self: TransformerLM,
+            input_ids: torch.Tensor,  # (B, T) token ids
+            targets: Optional[torch.Tensor] = None,  # (B, T) next-token ids, -100 = ignore; gives a loss
+            *,
+            attention_mask: Optional[torch.Tensor] = None,  # (B, T_past + T), 1 = real token, 0 = padding
+            position_ids: Optional[torch.Tensor] = None,  # (B, T) or (T,) positions of the new tokens
+            kv_cache: Optional[list] = None,  # Per layer (keys, values) from a call with use_cache=True
+            use_cache: bool = False,  # Return the updated cache
+            reduction: str = 'mean'  # 'mean' or 'sum' of the loss over non-ignored targets
+            ) -> LMOutput:
+    "Logits (and loss, and KV cache) for a batch of token ids."
+    c = self.config
+    static = kv_cache is not None and len(kv_cache) > 0 and isinstance(kv_cache[0], StaticKVCache)  # 07's step
+    past = 0 if kv_cache is None or static else kv_cache[0][0].size(2)    # tokens already cached
+    if static and (position_ids is None or attention_mask is None):
+        raise ValueError('a static KV cache needs position_ids and attention_mask (B, max_len) of its slots')
+    if not static: _check_inputs(self, input_ids, targets, attention_mask, kv_cache, past)   # no host syncs
+    if position_ids is None: position_ids = default_position_ids(input_ids, attention_mask, past)
+    key_padding_mask = None if attention_mask is None else attention_mask.to(torch.bool)
 
-        logits = loss = None
-        if c.head == 'adaptive':
-            if targets is None: logits = self.fc.log_prob(x)                   # (B, T, V) log-probabilities
-            else: loss = self.fc.loss(x, targets, c.label_smoothing, c.z_loss, reduction)
-        elif targets is not None and c.loss_chunk_size:                        # no (B, T, V) logits at all
-            loss = chunked_lm_loss(x, self.fc, targets, c.loss_chunk_size, c.label_smoothing, c.z_loss, reduction)
-        else:
-            logits = self.fc(x)                                                # (B, T, V)
-            if targets is not None: loss = lm_loss(logits, targets, c.label_smoothing, c.z_loss, reduction)
-        return LMOutput(logits, loss, new_cache if use_cache else None)
+    x = self.embedding(input_ids)                                          # (B, T, d)
+    if self.embed_scale != 1.0: x = x * self.embed_scale
+    rope = rope_cos_sin(position_ids, c.d_model // c.nhead) if c.pos_encoding == 'rope' else None
+    if self.pos_encoding is not None: x = x + self.pos_encoding(position_ids)
+    x = self.dropout(x)
+    new_cache = []
+    for i, layer in enumerate(self.layers):
+        layer_cache = None if kv_cache is None else kv_cache[i]
+        if c.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            x, cache = checkpoint(layer, x, key_padding_mask, layer_cache, rope, use_reentrant=False)
+        else: x, cache = layer(x, key_padding_mask, layer_cache, rope)     # x: (B, T, d)
+        if use_cache: new_cache.append(cache)
+    if self.norm is not None: x = self.norm(x)
+
+    logits = loss = None
+    if c.head == 'adaptive':
+        if targets is None: logits = self.fc.log_prob(x)                   # (B, T, V) log-probabilities
+        else: loss = self.fc.loss(x, targets, c.label_smoothing, c.z_loss, reduction)
+    elif targets is not None and c.loss_chunk_size:                        # no (B, T, V) logits at all
+        loss = chunked_lm_loss(x, self.fc, targets, c.loss_chunk_size, c.label_smoothing, c.z_loss, reduction)
+    else:
+        logits = self.fc(x)                                                # (B, T, V)
+        if targets is not None: loss = lm_loss(logits, targets, c.label_smoothing, c.z_loss, reduction)
+    return LMOutput(logits, loss, new_cache if use_cache else None)
 
 # %% ../nbs/03_blocks.ipynb #b1e815b9
 def rms_norm(x: torch.Tensor,  # (..., d)
