@@ -14,6 +14,8 @@ from typing import Callable, Literal, Optional, Union, get_args, get_origin, get
 import numpy as np
 import torch
 import yaml
+from fastcore.basics import patch
+
 
 # %% auto #0
 __all__ = ['StoryChooser', 'Story', 'sample_story', 'stories', 'story_derivations', 'story_logprob', 'corpus_entropy',
@@ -482,38 +484,41 @@ class TrainingConfig:
     # The projections that get adapters: attention's qkv and out_proj, the feed-forward's linear1 and linear2
     lora_targets: list[str] = field(default_factory=lambda: ['qkv', 'out_proj', 'linear1', 'linear2'])
 
-    def check(self):
-        "Yield (key, problem) for every impossible value."
-        counts = ('batch_size', 'gradient_accumulation_steps', 'eval_interval', 'eval_steps', 'log_interval',
-                  'plateau_patience')
-        for k in counts:
-            if getattr(self, k) <= 0: yield k, f'must be a positive integer, got {getattr(self, k)}'
-        if _refused(self.learning_rate, lambda x: x > 0):
-            yield 'learning_rate', f'must be a finite number > 0, got {self.learning_rate}'
-        if _refused(self.muon_learning_rate, lambda x: x > 0):
-            yield 'muon_learning_rate', f'must be a finite number > 0, got {self.muon_learning_rate}'
-        if _refused(self.epochs, lambda x: x > 0): yield 'epochs', f'must be a finite number > 0, got {self.epochs}'
-        if self.warmup_steps < 0: yield 'warmup_steps', f'must be >= 0, got {self.warmup_steps}'
-        if self.max_steps is not None and self.max_steps <= 0:
-            yield 'max_steps', f'must be a positive integer or null, got {self.max_steps}'
-        if not 0 <= self.min_lr_ratio <= 1:
-            yield 'min_lr_ratio', f'must be in [0, 1], got {self.min_lr_ratio}'
-        if _refused(self.weight_decay, lambda x: x >= 0):
-            yield 'weight_decay', f'must be a finite number >= 0, got {self.weight_decay}'
-        for k in ('beta1', 'beta2'):
-            if not 0 <= getattr(self, k) < 1: yield k, f'must be in [0, 1), got {getattr(self, k)}'
-        if _refused(self.grad_clip, lambda x: x >= 0):
-            yield 'grad_clip', f'must be a finite number >= 0 (0 turns clipping off), got {self.grad_clip}'
-        if self.patience is not None and self.patience <= 0:
-            yield 'patience', f'must be a positive integer or null, got {self.patience}'
-        if not self.max_nonfinite_steps >= 1:
-            yield 'max_nonfinite_steps', f'must be a positive integer, got {self.max_nonfinite_steps}'
-        if self.lora_rank < 0: yield 'lora_rank', f'must be >= 0 (0 turns LoRA off), got {self.lora_rank}'
-        if _refused(self.lora_alpha, lambda x: x > 0): yield 'lora_alpha', f'must be a finite number > 0, got {self.lora_alpha}'
-        known = ('qkv', 'out_proj', 'linear1', 'linear2')
-        unknown = [t for t in self.lora_targets if t not in known]
-        if unknown or (self.lora_rank and not self.lora_targets):
-            yield 'lora_targets', f"must be a non-empty subset of {', '.join(known)}, got {self.lora_targets}"
+
+# %% ../nbs/00_core.ipynb #ee8c3737
+@patch
+def check(self: TrainingConfig):
+    "Yield (key, problem) for every impossible value."
+    counts = ('batch_size', 'gradient_accumulation_steps', 'eval_interval', 'eval_steps', 'log_interval',
+              'plateau_patience')
+    for k in counts:
+        if getattr(self, k) <= 0: yield k, f'must be a positive integer, got {getattr(self, k)}'
+    if _refused(self.learning_rate, lambda x: x > 0):
+        yield 'learning_rate', f'must be a finite number > 0, got {self.learning_rate}'
+    if _refused(self.muon_learning_rate, lambda x: x > 0):
+        yield 'muon_learning_rate', f'must be a finite number > 0, got {self.muon_learning_rate}'
+    if _refused(self.epochs, lambda x: x > 0): yield 'epochs', f'must be a finite number > 0, got {self.epochs}'
+    if self.warmup_steps < 0: yield 'warmup_steps', f'must be >= 0, got {self.warmup_steps}'
+    if self.max_steps is not None and self.max_steps <= 0:
+        yield 'max_steps', f'must be a positive integer or null, got {self.max_steps}'
+    if not 0 <= self.min_lr_ratio <= 1:
+        yield 'min_lr_ratio', f'must be in [0, 1], got {self.min_lr_ratio}'
+    if _refused(self.weight_decay, lambda x: x >= 0):
+        yield 'weight_decay', f'must be a finite number >= 0, got {self.weight_decay}'
+    for k in ('beta1', 'beta2'):
+        if not 0 <= getattr(self, k) < 1: yield k, f'must be in [0, 1), got {getattr(self, k)}'
+    if _refused(self.grad_clip, lambda x: x >= 0):
+        yield 'grad_clip', f'must be a finite number >= 0 (0 turns clipping off), got {self.grad_clip}'
+    if self.patience is not None and self.patience <= 0:
+        yield 'patience', f'must be a positive integer or null, got {self.patience}'
+    if not self.max_nonfinite_steps >= 1:
+        yield 'max_nonfinite_steps', f'must be a positive integer, got {self.max_nonfinite_steps}'
+    if self.lora_rank < 0: yield 'lora_rank', f'must be >= 0 (0 turns LoRA off), got {self.lora_rank}'
+    if _refused(self.lora_alpha, lambda x: x > 0): yield 'lora_alpha', f'must be a finite number > 0, got {self.lora_alpha}'
+    known = ('qkv', 'out_proj', 'linear1', 'linear2')
+    unknown = [t for t in self.lora_targets if t not in known]
+    if unknown or (self.lora_rank and not self.lora_targets):
+        yield 'lora_targets', f"must be a non-empty subset of {', '.join(known)}, got {self.lora_targets}"
 
 # %% ../nbs/00_core.ipynb #6fa01694
 @dataclass
