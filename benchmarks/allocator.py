@@ -16,6 +16,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from scratchlm.core import cpu_info
 from scratchlm.performance import measure_in_subprocess, malloc_tuned_by_environment
 from scratchlm._fixtures import memory_probe
 
@@ -53,7 +54,7 @@ def main():
                   f"{b['system_seconds_per_step'] * 1e3:15.2f} {b['peak_bytes'] / 2**20:9.0f}")
         print(f"{'':20} kept / returned: {r['speedup']:.2f}x faster, peak {r['peak_ratio']:.2f}x")
     out = dict(machine=dict(python=platform.python_version(), torch=torch.__version__, threads=args.threads,
-                            cpu=platform.processor() or platform.machine(), cpu_count=os.cpu_count()),
+                            cpu=cpu_info(), cpu_count=os.cpu_count()),
                when=time.strftime('%Y-%m-%d %H:%M:%S'), loadavg=os.getloadavg(), steps=args.steps, repeats=args.repeats,
                shapes=results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scratchlm.core import load_config
+from scratchlm.core import cpu_info, load_config
 from scratchlm.data import read_documents, write_documents, prepare, TokenDataset
 from scratchlm.tokenizer import train_tokenizer, tokenizer_from_dict
 
@@ -58,7 +58,7 @@ def main():
     args = ap.parse_args()
     guten = Path(args.data_dir) / 'gutenberg'
     work = Path(tempfile.mkdtemp(prefix='scratchlm-bench-data-'))
-    results = dict(machine=dict(cpus=os.cpu_count(), python=platform.python_version(), torch=torch.__version__))
+    results = dict(machine=dict(cpus=os.cpu_count(), cpu=cpu_info(), python=platform.python_version(), torch=torch.__version__))
     try:
         t0 = time.perf_counter()
         tok = train_tokenizer(read_documents(sorted((guten / 'valid').glob('*.txt'))), vocab_size=args.vocab_size)

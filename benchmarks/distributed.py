@@ -15,6 +15,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from scratchlm.core import cpu_info
 from scratchlm.performance import measure_in_subprocess
 import scratchlm.distributed as D
 import scratchlm._fixtures as fixtures
@@ -43,7 +44,7 @@ def main():
     print(f"all-reduce of the gradients: {comm * 1e3:.1f} ms per step ({comm / m:.1%} of the DDP step)")
     print(f"speed of DDP relative to threads: {s / m:.2f}x")
     out = dict(single=single, ddp=multi, single_step=s, ddp_step=m, allreduce=comm, ddp_speed_ratio=s / m,
-               machine=dict(torch=torch.__version__, python=platform.python_version(), cuda=torch.cuda.is_available()))
+               machine=dict(torch=torch.__version__, python=platform.python_version(), cuda=torch.cuda.is_available(), cpu=cpu_info()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True); Path(args.out).write_text(json.dumps(out, indent=1))
     print(f'wrote {args.out}')
 

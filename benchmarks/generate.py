@@ -20,7 +20,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scratchlm.core import load_config, count_parameters
+from scratchlm.core import cpu_info, load_config, count_parameters
 from scratchlm.model import TransformerLM
 from scratchlm.generation import decode_steps, SamplingConfig
 
@@ -82,7 +82,7 @@ def main():
         print(f"{r['model']:6} {r['params'] / 1e6:7.1f}M {r['new_tokens']:10} {r['cached_tokens_per_s']:13.1f} "
               f"{r['uncached_tokens_per_s']:15.1f} {r['speedup']:7.1f}x {str(r['same_tokens']):>12}")
     out = dict(benchmark='generate', command=' '.join(['python', 'benchmarks/generate.py', *sys.argv[1:]]),
-               machine=dict(platform=platform.platform(), processor=platform.processor(), cpus=os.cpu_count(),
+               machine=dict(platform=platform.platform(), cpu=cpu_info(), cpus=os.cpu_count(),
                             torch_threads=args.threads, torch=torch.__version__),
                note='CPU; random weights; greedy; block_size 2048 (no sliding); uncached = full forward per token; '
                     'best of the repeats, cached and uncached interleaved',

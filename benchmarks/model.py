@@ -1,7 +1,8 @@
 """Benchmark of scratchlm's TransformerLM: training-step throughput and MFU against two baselines, and peak memory.
 
 Throughput: one training step (forward, loss, backward, gradient clipping, AdamW step) of
-  - scratchlm's `TransformerLM`,
+  - scratchlm's `TransformerLM` with the optimizer its Trainer builds (`make_optimizer`: fused AdamW on a CPU),
+  - the same model with PyTorch's default AdamW (a loop over the parameters on a CPU), the baselines' optimizer,
   - a baseline LM built from `torch.nn.TransformerEncoder` (the reference design's literal architecture),
   - a re-typed copy of nanoGPT's `GPT` model (karpathy/nanoGPT, model.py, MIT licence; the MLP width is a
     parameter here so that it can match the reference design's shape),
@@ -34,10 +35,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from scratchlm.core import ModelConfig, count_parameters, cpu_info, format_bytes, load_config
+from scratchlm.core import ModelConfig, TrainingConfig, count_parameters, cpu_info, format_bytes, load_config
 from scratchlm.performance import compile_model, compile_problem, keep_freed_memory, measure_in_subprocess
 from scratchlm.model import TransformerLM, SinusoidalPositions
 from scratchlm._fixtures import training_memory_probe
+from scratchlm.trainer import make_optimizer
 
 
 # ---------------------------------------------------------------- baselines
@@ -163,8 +165,18 @@ def flops_per_token(c: ModelConfig, T: int) -> float:
     matmul_params = c.num_layers * (4 * c.d_model ** 2 + c.d_model * ff_in + c.dim_feedforward * c.d_model) + c.d_model * c.vocab_size
     return 6 * matmul_params + 12 * c.num_layers * c.d_model * T
 
-def make_step(model, batch, T, vocab):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
+TRAINING = TrainingConfig(learning_rate=1e-4, beta1=0.9, beta2=0.95, weight_decay=0.1)
+
+def default_adamw(model):
+    "What the baselines' own code builds on a CPU (nanoGPT's train.py fuses only on CUDA): PyTorch's default AdamW."
+    return torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
+
+def scratchlm_optimizer(model):
+    "What scratchlm's Trainer builds (`make_optimizer`): on a CPU, the fused AdamW kernel."
+    return make_optimizer(model, TRAINING, torch.device('cpu'))
+
+def make_step(model, batch, T, vocab, optimizer=default_adamw):
+    opt = optimizer(model)
     g = torch.Generator().manual_seed(0)
     data = torch.randint(vocab, (batch, T + 1), generator=g)
     x, y = data[:, :-1].contiguous(), data[:, 1:].contiguous()
@@ -178,13 +190,16 @@ def make_step(model, batch, T, vocab):
 
 def throughput(shape_name, c: ModelConfig, batch, T, rounds, steps, ceiling, compiled=False) -> dict:
     torch.manual_seed(0)
-    builders = {'scratchlm': Ours, 'nn.TransformerEncoder': EncoderLM, 'nanoGPT': NanoGPT}
+    # name -> (model, optimizer): scratchlm as its Trainer runs it, then with the baselines' default AdamW, so that
+    # the model's share and the optimizer's share of the difference can be told apart
+    builders = {'scratchlm': (Ours, scratchlm_optimizer), 'scratchlm, default AdamW': (Ours, default_adamw),
+                'nn.TransformerEncoder': (EncoderLM, default_adamw), 'nanoGPT': (NanoGPT, default_adamw)}
     if compiled:                         # training.compile: true, and nanoGPT as its train.py runs it (compile=True)
         cpu = torch.device('cpu')
-        builders['scratchlm compiled'] = lambda c: compile_model(Ours(c).train(), cpu)
-        builders['nanoGPT compiled'] = lambda c: compile_model(NanoGPT(c).train(), cpu)
-    models = {k: f(c).train() for k, f in builders.items()}
-    stepfns = {k: make_step(m, batch, T, c.vocab_size) for k, m in models.items()}
+        builders['scratchlm compiled'] = (lambda c: compile_model(Ours(c).train(), cpu), scratchlm_optimizer)
+        builders['nanoGPT compiled'] = (lambda c: compile_model(NanoGPT(c).train(), cpu), default_adamw)
+    models = {k: f(c).train() for k, (f, _) in builders.items()}
+    stepfns = {k: make_step(m, batch, T, c.vocab_size, builders[k][1]) for k, m in models.items()}
     for f in stepfns.values():
         for _ in range(3): f()                                          # warm-up (and compilation)
     times = {k: [] for k in models}
@@ -204,6 +219,8 @@ def throughput(shape_name, c: ModelConfig, batch, T, rounds, steps, ceiling, com
                 steps_timed=rounds * steps, models=out,
                 ratio_vs_encoder=out['scratchlm']['tokens_per_s_best'] / out['nn.TransformerEncoder']['tokens_per_s_best'],
                 ratio_vs_nanogpt=out['scratchlm']['tokens_per_s_best'] / out['nanoGPT']['tokens_per_s_best'],
+                model_only_ratio_vs_encoder=out['scratchlm, default AdamW']['tokens_per_s_best'] / out['nn.TransformerEncoder']['tokens_per_s_best'],
+                model_only_ratio_vs_nanogpt=out['scratchlm, default AdamW']['tokens_per_s_best'] / out['nanoGPT']['tokens_per_s_best'],
                 **({} if not compiled else dict(
                     compiled_ratio_vs_encoder=out['scratchlm compiled']['tokens_per_s_best'] / out['nn.TransformerEncoder']['tokens_per_s_best'],
                     compiled_ratio_vs_nanogpt=out['scratchlm compiled']['tokens_per_s_best'] / out['nanoGPT']['tokens_per_s_best'],
@@ -236,13 +253,15 @@ def measure_throughput(a, nano: ModelConfig, seed: ModelConfig) -> dict:
         for m in res['models'].values(): m['mfu'] = m['achieved_gflops'] / ceiling
 
     print(f'\nfp32 GEMM ceiling (best square matmul, {a.threads} threads): {ceiling:.1f} GFLOP/s')
-    print(f"{'shape':20s} {'model':22s} {'params':>9s} {'ms/iter':>8s} {'median':>8s} {'tokens/s':>9s} {'GFLOP/s':>8s} {'MFU':>6s}")
+    print(f"{'shape':20s} {'model':24s} {'params':>9s} {'ms/iter':>8s} {'median':>8s} {'tokens/s':>9s} {'GFLOP/s':>8s} {'MFU':>6s}")
     for res in shapes:
         for k, m in res['models'].items():
-            print(f"{res['shape']:20s} {k:22s} {m['params']:9d} {m['ms_per_iter_best']:8.1f} {m['ms_per_iter_median']:8.1f} "
+            print(f"{res['shape']:20s} {k:24s} {m['params']:9d} {m['ms_per_iter_best']:8.1f} {m['ms_per_iter_median']:8.1f} "
                   f"{m['tokens_per_s_best']:9.0f} {m['achieved_gflops']:8.1f} {m['mfu']:6.1%}")
         print(f"{'':20s} scratchlm / nn.TransformerEncoder = {res['ratio_vs_encoder']:.3f}x, scratchlm / nanoGPT = {res['ratio_vs_nanogpt']:.3f}x "
               f"(batch {res['batch']} x T {res['seq_len']}, best of {res['steps_timed']} steps)")
+        print(f"{'':20s} same optimizer (PyTorch's default AdamW): scratchlm / nn.TransformerEncoder = "
+              f"{res['model_only_ratio_vs_encoder']:.3f}x, scratchlm / nanoGPT = {res['model_only_ratio_vs_nanogpt']:.3f}x")
         if 'compiled_ratio_vs_encoder' in res:
             print(f"{'':20s} compiled: scratchlm / nn.TransformerEncoder = {res['compiled_ratio_vs_encoder']:.3f}x, "
                   f"scratchlm / nanoGPT = {res['compiled_ratio_vs_nanogpt']:.3f}x, "

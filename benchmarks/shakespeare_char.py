@@ -7,7 +7,7 @@ The nanoGPT convention: first 90% of input.txt for training, last 10% for valida
 (65 characters; ours adds one <|endoftext|> id that appears once). Validation loss here is over the WHOLE
 validation split (nanoGPT's eval_iters=20 estimates it from 20 random batches). Writes JSON to benchmarks/results/.
 """
-import argparse, json, math, platform, sys, tempfile, time
+import argparse, json, math, os, platform, sys, tempfile, time
 from pathlib import Path
 
 import torch
@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scratchlm.core import config_from_dict, seed_everything
+from scratchlm.core import config_from_dict, cpu_info, seed_everything
 from scratchlm.data import TokenDataset
 from scratchlm.model import TransformerLM
 from scratchlm.tokenizer import CharTokenizer, write_token_file
@@ -95,8 +95,11 @@ def main():
     result = dict(recipe=args.name or args.recipe, changes=args.set, config=dict(model=recipe['model'], training={**recipe['training'], 'max_steps': max_steps}),
                   steps=trainer.state.step, train_seconds=train_seconds, val_loss=ev['val_loss'], val_ppl=ev['val_ppl'],
                   val_bits_per_char=ev['val_loss'] / math.log(2), val_bpb=ev.get('val_bpb'), calibration=calibration,
-                  machine=dict(threads=args.threads, torch=torch.__version__, python=platform.python_version()))
+                  machine=dict(threads=args.threads, torch=torch.__version__, python=platform.python_version(), cpu=cpu_info(),
+                               loadavg_after=os.getloadavg()))
     print(f"\nshakespeare-char, recipe {args.name or args.recipe}: {trainer.state.step} steps in {train_seconds:.0f}s (incl. evaluations)")
+    cpu = result['machine']['cpu']
+    print(f"CPU: {cpu['model']}, {', '.join(cpu['simd'])}; torch capability {cpu['torch_capability']}; load average {os.getloadavg()}")
     print(f"val loss {ev['val_loss']:.4f} | perplexity {ev['val_ppl']:.3f} | {ev['val_loss'] / math.log(2):.4f} bits per char")
     out = Path(args.out or ROOT / 'benchmarks' / 'results' / f'shakespeare_char_{args.name or args.recipe}.json')
     out.parent.mkdir(parents=True, exist_ok=True); out.write_text(json.dumps(result, indent=1))

@@ -14,6 +14,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from scratchlm.core import cpu_info
 from scratchlm.performance import measure_in_subprocess
 from scratchlm._fixtures import memory_probe
 
@@ -49,7 +50,7 @@ def main():
         print(f"{p:10} {b['step_seconds']:8.3f} {tokens / b['step_seconds']:9.0f} {b['peak_bytes'] / 2**20:9.0f} "
               f"{best['fp32']['step_seconds'] / b['step_seconds']:13.2f}x")
     out = dict(machine=dict(python=platform.python_version(), torch=torch.__version__, threads=args.threads,
-                            cpu=platform.processor() or platform.machine(), device=args.device,
+                            cpu=cpu_info(), device=args.device,
                             gpu=torch.cuda.get_device_name() if args.device == 'cuda' else None),
                shape=dict(d_model=512, num_layers=8, nhead=8, dim_feedforward=1024, vocab_size=32000,
                           batch_size=args.batch_size, block_size=args.block_size),

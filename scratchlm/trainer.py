@@ -28,12 +28,12 @@ from .data import DataError, TokenDataset, prepare, read_documents, file_signatu
 from .tokenizer import Tokenizer, fingerprint_of, train_tokenizer
 
 # %% auto #0
-__all__ = ['NS_COEFFICIENTS', 'MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS', 'LOCK_FILE', 'RUN_FILES',
-           'BatchPlan', 'optimizer_groups', 'make_optimizer', 'newton_schulz', 'MuonWithAdamW', 'muon_groups',
-           'lr_multiplier', 'PlateauScheduler', 'token_byte_lengths', 'Built', 'build_training', 'activation_bytes',
-           'available_memory', 'check_activation_memory', 'TrainState', 'Trainer', 'autocast_context', 'nll_sums',
-           'metrics_of_sums', 'RunRefused', 'RunLock', 'claim_out_dir', 'TrainingInterrupted', 'NonFiniteLoss',
-           'KillAtStep', 'sliding_windows']
+__all__ = ['FUSED_OPTIMIZER_DEVICES', 'NS_COEFFICIENTS', 'MIN_WINDOW', 'FINETUNE_DEFAULTS', 'WARMUP_SHARE', 'NLL_SUMS',
+           'LOCK_FILE', 'RUN_FILES', 'BatchPlan', 'optimizer_groups', 'make_optimizer', 'newton_schulz',
+           'MuonWithAdamW', 'muon_groups', 'lr_multiplier', 'PlateauScheduler', 'token_byte_lengths', 'Built',
+           'build_training', 'activation_bytes', 'available_memory', 'check_activation_memory', 'TrainState', 'Trainer',
+           'autocast_context', 'nll_sums', 'metrics_of_sums', 'RunRefused', 'RunLock', 'claim_out_dir',
+           'TrainingInterrupted', 'NonFiniteLoss', 'KillAtStep', 'sliding_windows']
 
 # %% ../nbs/05_trainer.ipynb #8a1488fd
 class BatchPlan:
@@ -90,13 +90,15 @@ def optimizer_groups(model: torch.nn.Module,  # The model whose parameters are g
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
 
 # %% ../nbs/05_trainer.ipynb #4d2c8b17
+FUSED_OPTIMIZER_DEVICES = ('cuda', 'cpu')   # where PyTorch has fused AdamW and SGD kernels
+
 def make_optimizer(model: torch.nn.Module,  # The model to optimize
                    training,  # The configuration's `training` section (a `TrainingConfig`)
                    device: torch.device  # Where the model is
                   ) -> torch.optim.Optimizer:
-    "The optimizer of `training.optimizer` (AdamW, SGD with momentum or Muon), fused on CUDA where it can be."
+    "The optimizer of `training.optimizer` (AdamW, SGD with momentum or Muon); fused kernels on CUDA and CPUs."
     groups = optimizer_groups(model, training.weight_decay, training.decay_embeddings)
-    kind = dict(fused=True) if device.type == 'cuda' else dict(foreach=True)
+    kind = dict(fused=True) if device.type in FUSED_OPTIMIZER_DEVICES else dict(foreach=True)
     if training.optimizer == 'muon':
         return MuonWithAdamW(muon_groups(model, training.weight_decay, training.decay_embeddings),
                              lr=training.learning_rate, muon_lr=training.muon_learning_rate,
