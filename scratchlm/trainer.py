@@ -92,6 +92,12 @@ def optimizer_groups(model: torch.nn.Module,  # The model whose parameters are g
 # %% ../nbs/05_trainer.ipynb #4d2c8b17
 FUSED_OPTIMIZER_DEVICES = ('cuda', 'cpu')   # where PyTorch has fused AdamW and SGD kernels
 
+def _sharded(groups: list) -> bool:
+    "Whether FSDP2 sharded these parameters (they are DTensors, which have a fused AdamW but no fused SGD)."
+    try: from torch.distributed.tensor import DTensor
+    except ImportError: return False                     # a PyTorch built without torch.distributed
+    return any(isinstance(p, DTensor) for g in groups for p in g['params'])
+
 def make_optimizer(model: torch.nn.Module,  # The model to optimize
                    training,  # The configuration's `training` section (a `TrainingConfig`)
                    device: torch.device  # Where the model is
@@ -105,6 +111,7 @@ def make_optimizer(model: torch.nn.Module,  # The model to optimize
                              betas=(training.beta1, training.beta2),
                              ns_dtype='bf16' if device.type == 'cuda' or bf16_is_fast(device) else 'fp32')
     if training.optimizer == 'sgd':
+        if _sharded(groups): kind = dict(foreach=True)
         return torch.optim.SGD(groups, lr=training.learning_rate, momentum=training.beta1, **kind)
     betas = (training.beta1, training.beta2)
     return torch.optim.AdamW(groups, lr=training.learning_rate, betas=betas, **kind)
