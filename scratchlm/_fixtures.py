@@ -169,6 +169,7 @@ def shifted_stories(n: int,  # How many stories
         out.append(s)
     return out
 
+# %% ../nbs/10_fixtures.ipynb #0067f89e
 def _text_loss(model, path, cache_dir) -> float:
     "Mean loss (nats/token) of `model` over every window of the text at `path`."
     prepared = prepare(path, model.tokenizer, cache_dir, valid_paths=path, progress=False)
